@@ -1,0 +1,15 @@
+"""The mlstack Pulumi program: stack config in, serving stack out."""
+
+from pathlib import Path
+
+import pulumi
+
+from components import MLServingStack
+from components.settings.pulumi_config import settings_from_pulumi
+
+settings = settings_from_pulumi(project_dir=Path(__file__).resolve().parent)
+serving = MLServingStack("mlstack", settings)
+
+pulumi.export("orchestrator", settings.orchestrator.value)
+pulumi.export("imageRefs", serving.image_refs)
+pulumi.export("endpoints", serving.endpoints)

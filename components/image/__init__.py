@@ -1,0 +1,5 @@
+"""Build (and optionally push) each model's serving image."""
+
+from components.image.component import ModelImage, ModelImageArgs
+
+__all__ = ["ModelImage", "ModelImageArgs"]

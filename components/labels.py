@@ -1,0 +1,28 @@
+"""Names and labels shared by every orchestrator, so a model is recognisable wherever it runs."""
+
+from __future__ import annotations
+
+from components.settings import ServedModel
+
+PART_OF = "mlstack"
+
+
+def selector_labels(model: ServedModel, environment: str) -> dict[str, str]:
+    """Labels that pick a model's pods. Immutable on a Deployment, so never the version."""
+    return {
+        "app.kubernetes.io/name": model.name,
+        "app.kubernetes.io/instance": f"{model.name}-{environment}",
+    }
+
+
+def model_labels(model: ServedModel, environment: str) -> dict[str, str]:
+    """The recommended app.kubernetes.io labels (also used as Swarm service labels)."""
+    return {
+        **selector_labels(model, environment),
+        "app.kubernetes.io/version": model.version,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+        "mlstack.dev/environment": environment,
+        "mlstack.dev/size": model.size_name,
+    }

@@ -1,0 +1,124 @@
+"""MLServingStack: every model of an environment, built and served on the chosen orchestrator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+
+from components.image import ModelImage, ModelImageArgs
+from components.kubernetes import (
+    KubernetesModelService,
+    KubernetesModelServiceArgs,
+    KubernetesPlatform,
+    KubernetesPlatformArgs,
+)
+from components.settings import Orchestrator, StackSettings
+from components.swarm import (
+    SwarmModelService,
+    SwarmModelServiceArgs,
+    SwarmPlatform,
+    SwarmPlatformArgs,
+)
+
+TYPE = "mlstack:index:MLServingStack"
+
+
+class MLServingStack(pulumi.ComponentResource):
+    """For each model: a ModelImage, then a model service on Kubernetes or Swarm running it.
+
+    Outputs: `image_refs` and `endpoints`, each a mapping from model name.
+    """
+
+    images: dict[str, ModelImage]
+    image_refs: pulumi.Output[dict[str, str]]
+    endpoints: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        password = (
+            pulumi.Output.secret(settings.registry_password)
+            if settings.registry_password is not None
+            else None
+        )
+        self.images = {
+            model.name: ModelImage(
+                f"{name}-{model.name}-image",
+                ModelImageArgs(
+                    model=model,
+                    image=settings.image,
+                    environment=settings.environment,
+                    project_dir=settings.project_dir,
+                    registry_password=password,
+                ),
+                child,
+            )
+            for model in settings.models
+        }
+        if settings.orchestrator is Orchestrator.KUBERNETES:
+            endpoints = self._serve_on_kubernetes(name, settings)
+        else:
+            endpoints = self._serve_on_swarm(name, settings)
+        self.image_refs = pulumi.Output.all(
+            **{model: image.image_ref for model, image in self.images.items()}
+        )
+        self.endpoints = pulumi.Output.all(**endpoints)
+        self.register_outputs({"imageRefs": self.image_refs, "endpoints": self.endpoints})
+
+    def _secrets(self, settings: StackSettings, model: str) -> Mapping[str, pulumi.Input[str]]:
+        # Wrapped at the boundary: from here on every use of a value keeps it encrypted in state.
+        return {
+            file: pulumi.Output.secret(value)
+            for file, value in settings.secrets.get(model, {}).items()
+        }
+
+    def _serve_on_kubernetes(
+        self, name: str, settings: StackSettings
+    ) -> dict[str, pulumi.Output[str]]:
+        platform = KubernetesPlatform(
+            f"{name}-kubernetes",
+            KubernetesPlatformArgs(settings.kubernetes, settings.environment, settings.size),
+            pulumi.ResourceOptions(parent=self),
+        )
+        endpoints = {}
+        for model in settings.models:
+            service = KubernetesModelService(
+                f"{name}-{model.name}",
+                KubernetesModelServiceArgs(
+                    model=model,
+                    image=self.images[model.name].image_ref,
+                    namespace=platform.namespace,
+                    environment=settings.environment,
+                    settings=settings.kubernetes,
+                    secrets=self._secrets(settings, model.name),
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[platform.provider]),
+            )
+            endpoints[model.name] = service.endpoint
+        return endpoints
+
+    def _serve_on_swarm(self, name: str, settings: StackSettings) -> dict[str, pulumi.Output[str]]:
+        platform = SwarmPlatform(
+            f"{name}-swarm",
+            SwarmPlatformArgs(settings.swarm, settings.environment),
+            pulumi.ResourceOptions(parent=self),
+        )
+        endpoints = {}
+        for model in settings.models:
+            service = SwarmModelService(
+                f"{name}-{model.name}",
+                SwarmModelServiceArgs(
+                    model=model,
+                    image=self.images[model.name].image_ref,
+                    network_id=platform.network_id,
+                    environment=settings.environment,
+                    settings=settings.swarm,
+                    secrets=self._secrets(settings, model.name),
+                ),
+                pulumi.ResourceOptions(parent=self, providers=[platform.provider]),
+            )
+            endpoints[model.name] = service.endpoint
+        return endpoints

@@ -1,0 +1,131 @@
+"""Rules that span several fields of a size. Each finding names the path of the field to change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.settings.quantities import byte_count, cpu_millis
+from components.settings.size import Size, VpaUpdateMode
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    value: Any
+    reason: str
+    allowed: str
+
+
+def _not_above(
+    low_path: Path, low: str, high_path: Path, high: str, parse: Any, what: str
+) -> list[Finding]:
+    if parse(low) <= parse(high):
+        return []
+    return [
+        Finding(
+            low_path,
+            low,
+            f"{what} exceeds {_dotted(high_path)}",
+            f"at most {_dotted(high_path)} = {high!r}",
+        )
+    ]
+
+
+def hpa_resources(size: Size) -> set[str]:
+    """The container resources the HorizontalPodAutoscaler scales on."""
+    scaling = size.autoscaling
+    used = set()
+    if scaling.cpu_utilization is not None:
+        used.add("cpu")
+    if scaling.memory_utilization is not None:
+        used.add("memory")
+    return used
+
+
+def vpa_acts(size: Size) -> bool:
+    """Whether the VPA changes pods (any mode but Off); in Off mode it only recommends."""
+    vpa = size.vertical_autoscaling
+    return vpa.enabled and vpa.update_mode is not VpaUpdateMode.OFF
+
+
+def check_size(size: Size) -> list[Finding]:
+    findings: list[Finding] = []
+    replicas = size.replicas
+    if replicas.min > replicas.max:
+        findings.append(
+            Finding(
+                ("replicas", "min"),
+                replicas.min,
+                "replicas.min exceeds replicas.max",
+                f"an integer from 1 to replicas.max = {replicas.max}",
+            )
+        )
+    resources = size.resources
+    findings += _not_above(
+        ("resources", "cpu", "request"), resources.cpu.request,
+        ("resources", "cpu", "limit"), resources.cpu.limit, cpu_millis, "the CPU request",
+    )  # fmt: skip
+    findings += _not_above(
+        ("resources", "memory", "request"), resources.memory.request,
+        ("resources", "memory", "limit"), resources.memory.limit, byte_count, "the memory request",
+    )  # fmt: skip
+    findings += _not_above(
+        ("resources", "ephemeralStorage", "request"), resources.ephemeral_storage.request,
+        ("resources", "ephemeralStorage", "limit"), resources.ephemeral_storage.limit, byte_count,
+        "the ephemeral-storage request",
+    )  # fmt: skip
+
+    scaling = size.autoscaling
+    if not hpa_resources(size) and scaling.pods_metric is None:
+        findings.append(
+            Finding(
+                ("autoscaling", "cpuUtilization"),
+                None,
+                "the HPA has no metric to scale on",
+                "a cpuUtilization or memoryUtilization percentage, or a podsMetric",
+            )
+        )
+
+    vpa = size.vertical_autoscaling
+    findings += _not_above(
+        ("verticalAutoscaling", "minAllowed", "cpu"), vpa.min_allowed.cpu,
+        ("verticalAutoscaling", "maxAllowed", "cpu"), vpa.max_allowed.cpu, cpu_millis,
+        "the VPA minimum CPU",
+    )  # fmt: skip
+    findings += _not_above(
+        ("verticalAutoscaling", "minAllowed", "memory"), vpa.min_allowed.memory,
+        ("verticalAutoscaling", "maxAllowed", "memory"), vpa.max_allowed.memory, byte_count,
+        "the VPA minimum memory",
+    )  # fmt: skip
+    shared = sorted(set(vpa.controlled_resources) & hpa_resources(size))
+    if vpa_acts(size) and shared:
+        free = sorted({"cpu", "memory"} - hpa_resources(size))
+        findings.append(
+            Finding(
+                ("verticalAutoscaling", "controlledResources"),
+                list(vpa.controlled_resources),
+                f"the VPA would control {', '.join(shared)}, which the HPA scales on "
+                "(HPA and VPA must never act on the same resource)",
+                (f"controlledResources {free}" if free else "no resource left for the VPA")
+                + ", or verticalAutoscaling.updateMode 'Off' (recommendations only)",
+            )
+        )
+
+    nodes = size.cluster_autoscaling.node_group
+    if nodes.min > nodes.max:
+        findings.append(
+            Finding(
+                ("clusterAutoscaling", "nodeGroup", "min"),
+                nodes.min,
+                "clusterAutoscaling.nodeGroup.min exceeds clusterAutoscaling.nodeGroup.max",
+                f"an integer from 0 to {nodes.max}",
+            )
+        )
+    return findings
+
+
+def _dotted(path: Path) -> str:
+    return ".".join(str(step) for step in path)

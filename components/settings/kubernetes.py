@@ -1,0 +1,80 @@
+"""Where and how the Kubernetes serving stack is deployed (`mlstack:kubernetes`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from components.settings.base import DnsLabel, PinnedImage, StrictModel
+
+# Same minor version as the cluster is what the cluster-autoscaler project asks for.
+DEFAULT_CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1"
+
+
+class PriorityClassSettings(StrictModel):
+    """Serving pods outrank the headroom placeholders, so they preempt them for capacity."""
+
+    name: Annotated[DnsLabel, Field(description="PriorityClass of serving pods.")] = (
+        "mlstack-serving"
+    )
+    value: Annotated[
+        int, Field(ge=1, le=1_000_000_000, description="Above the headroom placeholders (< 0).")
+    ] = 100_000
+
+
+class ClusterAutoscalerSettings(StrictModel):
+    """Deploy cluster-autoscaler itself; node-group bounds come from the size preset."""
+
+    enabled: bool = Field(False, description="Deploy cluster-autoscaler into the cluster.")
+    cloud_provider: Annotated[
+        Literal["aws", "gce", "azure", "clusterapi", "oci", "hetzner"],
+        Field(description="--cloud-provider of the cluster-autoscaler."),
+    ] = "aws"
+    node_group: Annotated[
+        str | None,
+        Field(
+            description="Name of the cloud node group serving pods run on (required if enabled)."
+        ),
+    ] = None
+    image: PinnedImage = Field(
+        DEFAULT_CLUSTER_AUTOSCALER_IMAGE, description="Match the cluster's minor version."
+    )
+    namespace: Annotated[DnsLabel, Field(description="Where the autoscaler runs.")] = "kube-system"
+
+
+class Toleration(StrictModel):
+    key: str = Field(description="Taint key GPU nodes carry.")
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = Field(None, description="Taint value (operator Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class GpuScheduling(StrictModel):
+    """How GPU pods find GPU nodes (used only when the size asks for GPUs)."""
+
+    resource_name: str = Field("nvidia.com/gpu", description="Extended resource to limit.")
+    node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Labels of GPU nodes.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu")],
+        description="Taints of GPU nodes that GPU pods tolerate.",
+    )
+
+
+class KubernetesSettings(StrictModel):
+    context: Annotated[str | None, Field(description="kubeconfig context; default: current.")] = (
+        None
+    )
+    kubeconfig: Annotated[
+        str | None, Field(description="kubeconfig path; default: $KUBECONFIG.")
+    ] = None
+    namespace: Annotated[DnsLabel, Field(description="Namespace models are served in.")] = (
+        "ml-serving"
+    )
+    create_namespace: bool = Field(True, description="Declare the namespace (false: it exists).")
+    priority_class: PriorityClassSettings = Field(default_factory=PriorityClassSettings)
+    cluster_autoscaler: ClusterAutoscalerSettings = Field(default_factory=ClusterAutoscalerSettings)
+    gpu: GpuScheduling = Field(default_factory=GpuScheduling)

@@ -1,0 +1,371 @@
+"""Stack config (the `mlstack:` namespace) -> validated StackSettings, or every problem at once.
+
+Nothing here touches Pulumi resources, so a stack with bad settings declares nothing: the program
+calls this first, and the CLI calls it to check generated stack files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from components.settings.errors import Problem, SettingsError, missing
+from components.settings.invariants import check_size
+from components.settings.presets import (
+    available_sizes,
+    deep_merge,
+    defines,
+    load_preset,
+    preset_label,
+)
+from components.settings.size import Size
+from components.settings.stack import (
+    ModelConfig,
+    Orchestrator,
+    ServedModel,
+    StackConfig,
+    StackSettings,
+)
+
+NAMESPACE = "mlstack"
+SECRET_KEYS = frozenset({"secrets", "registryPassword"})
+FIRST_PUBLISHED_PORT = 8080
+
+Loc = tuple[str | int, ...]
+
+
+def stack_file_name(environment: str) -> str:
+    return f"Pulumi.{environment}.yaml"
+
+
+def load_settings(
+    raw: Mapping[str, Any], *, environment: str, project_dir: Path, source: str | None = None
+) -> StackSettings:
+    """Validate the `mlstack:` keys of one stack (namespace stripped) and resolve every size.
+
+    Values may be Python objects or, as the Pulumi engine passes them, JSON text.
+    """
+    source = source or stack_file_name(environment)
+    decoded, problems = _decode(raw, source)
+    if problems:
+        raise SettingsError(problems)
+    try:
+        config = StackConfig.model_validate(decoded)
+    except ValidationError as error:
+        raise SettingsError(
+            _translate(error, StackConfig, lambda loc: (source, f"{NAMESPACE}:{_dotted(loc)}"))
+        ) from None
+
+    problems = []
+    models = []
+    sizes = available_sizes()
+    stack_size = None
+    if config.size not in sizes:
+        problems.append(
+            Problem(
+                source, f"{NAMESPACE}:size", "unknown size preset", ", ".join(sizes), config.size
+            )
+        )
+    else:
+        stack_size = _resolve_size(config.size, [(config.overrides, "overrides")], source, problems)
+    for index, model in enumerate(config.models):
+        resolved = _resolve_model(config, index, model, sizes, source, problems)
+        if resolved is not None:
+            models.append(resolved)
+    problems += _check_stack(config, project_dir, source)
+    if problems or stack_size is None:
+        raise SettingsError(problems)
+    return StackSettings(
+        environment=environment,
+        source=source,
+        project_dir=project_dir,
+        orchestrator=config.orchestrator,
+        size_name=config.size,
+        size=stack_size,
+        models=tuple(models),
+        image=config.image,
+        kubernetes=config.kubernetes,
+        swarm=config.swarm,
+        secrets=config.secrets,
+        registry_password=config.registry_password,
+    )
+
+
+def _decode(raw: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[Problem]]:
+    """JSON text for structured keys -> Python values (the engine passes objects as JSON)."""
+    structured = {
+        field.alias or name
+        for name, field in StackConfig.model_fields.items()
+        if name not in ("orchestrator", "size", "registry_password")
+    }
+    decoded: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in raw.items():
+        if key in structured and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                problems.append(
+                    Problem(
+                        source, f"{NAMESPACE}:{key}", "expected structured YAML",
+                        "a YAML mapping or list", value, secret=key in SECRET_KEYS,
+                    )
+                )  # fmt: skip
+                continue
+        decoded[key] = value
+    return decoded, problems
+
+
+def _resolve_model(
+    config: StackConfig,
+    index: int,
+    model: ModelConfig,
+    sizes: Sequence[str],
+    source: str,
+    problems: list[Problem],
+) -> ServedModel | None:
+    size_name = model.size or config.size
+    if model.size is not None and model.size not in sizes:
+        problems.append(
+            Problem(
+                source, f"{NAMESPACE}:models[{index}].size", "unknown size preset",
+                ", ".join(sizes), model.size,
+            )
+        )  # fmt: skip
+        return None
+    if size_name not in sizes:
+        return None  # already reported against mlstack:size
+
+    size = _resolve_size(
+        size_name,
+        [(config.overrides, "overrides"), (model.overrides, f"models[{index}].overrides")],
+        source,
+        problems,
+    )
+    if size is None:
+        return None
+    return ServedModel(
+        name=model.name,
+        framework=model.framework,
+        artifact=Path(model.artifact),
+        version=model.version,
+        size_name=size_name,
+        size=size,
+        env=dict(model.env),
+        port=model.port,
+        published_port=model.published_port or FIRST_PUBLISHED_PORT + index,
+        startup_timeout_seconds=model.startup_timeout_seconds,
+        secret_files=tuple(sorted(config.secrets.get(model.name, {}))),
+    )
+
+
+def _resolve_size(
+    size_name: str,
+    patches: Sequence[tuple[Mapping[str, Any], str]],
+    source: str,
+    problems: list[Problem],
+) -> Size | None:
+    """Preset + overrides (later patches win) -> Size; problems name whoever set the bad value."""
+
+    def origin(loc: Loc) -> tuple[str, str]:
+        for patch, key in reversed(patches):
+            if defines(patch, loc):
+                return source, f"{NAMESPACE}:{key}.{_dotted(loc)}"
+        return preset_label(size_name), _dotted(loc)
+
+    merged = load_preset(size_name)
+    for patch, _ in patches:
+        merged = deep_merge(merged, patch)
+    try:
+        size = Size.model_validate(merged)
+    except ValidationError as error:
+        problems += _translate(error, Size, origin)
+        return None
+    findings = check_size(size)
+    for finding in findings:
+        file, key = origin(finding.path)
+        problems.append(Problem(file, key, finding.reason, finding.allowed, finding.value))
+    return None if findings else size
+
+
+def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Problem]:
+    """Rules across models and sections of the stack file."""
+    problems: list[Problem] = []
+    key = f"{NAMESPACE}:"
+    seen: dict[str, int] = {}
+    ports: dict[int, int] = {}
+    for index, model in enumerate(config.models):
+        if model.name in seen:
+            problems.append(
+                Problem(
+                    source, f"{key}models[{index}].name",
+                    f"duplicate model name (models[{seen[model.name]}] has it)",
+                    "a name no other model uses", model.name,
+                )
+            )  # fmt: skip
+        seen.setdefault(model.name, index)
+        artifact = project_dir / model.artifact
+        if not artifact.is_file():
+            problems.append(
+                Problem(
+                    source, f"{key}models[{index}].artifact", "model file not found",
+                    f"a path to an existing file, relative to {project_dir}", model.artifact,
+                )
+            )  # fmt: skip
+        port = model.published_port or FIRST_PUBLISHED_PORT + index
+        if config.orchestrator is Orchestrator.SWARM and port in ports:
+            problems.append(
+                Problem(
+                    source, f"{key}models[{index}].publishedPort",
+                    f"host port already published by models[{ports[port]}]",
+                    "a port no other model publishes", port,
+                )
+            )  # fmt: skip
+        ports.setdefault(port, index)
+
+    for model_name, files in config.secrets.items():
+        if model_name not in seen:
+            problems.append(
+                Problem(
+                    source, f"{key}secrets.{model_name}", "secrets for an unknown model",
+                    ", ".join(seen) or "a model name", sorted(files),
+                )
+            )  # fmt: skip
+        for file_name in files:
+            if not _is_file_name(file_name):
+                problems.append(
+                    Problem(
+                        source, f"{key}secrets.{model_name}", "invalid secret file name",
+                        "letters, digits, '.', '_' and '-' (no '/')", file_name,
+                    )
+                )  # fmt: skip
+
+    image = config.image
+    if image.push and image.registry is None:
+        problems.append(
+            Problem(
+                source, f"{key}image.push", "pushing needs a registry",
+                "false, or set mlstack:image.registry", image.push,
+            )
+        )  # fmt: skip
+    if image.push and image.registry_username and not config.registry_password:
+        problems.append(
+            Problem(
+                source, f"{key}registryPassword", "a registry username needs a password",
+                "a secret: pulumi config set --secret mlstack:registryPassword ...", missing(),
+            )
+        )  # fmt: skip
+    if image.ca_bundle is not None and not (project_dir / image.ca_bundle).is_file():
+        problems.append(
+            Problem(
+                source, f"{key}image.caBundle", "CA bundle file not found",
+                f"a path to a PEM file, relative to {project_dir}", image.ca_bundle,
+            )
+        )  # fmt: skip
+    autoscaler = config.kubernetes.cluster_autoscaler
+    if (
+        config.orchestrator is Orchestrator.KUBERNETES
+        and autoscaler.enabled
+        and not autoscaler.node_group
+    ):
+        problems.append(
+            Problem(
+                source, f"{key}kubernetes.clusterAutoscaler.nodeGroup",
+                "the cluster-autoscaler needs the node group it scales",
+                "the cloud node group's name (e.g. an AWS Auto Scaling group)", missing(),
+            )
+        )  # fmt: skip
+    return problems
+
+
+def _is_file_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._-" for c in name)
+
+
+def _translate(error: ValidationError, root: type[BaseModel], origin: Any) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        loc: Loc = tuple(item["loc"])
+        file, key = origin(loc)
+        reason, allowed = _explain(item, root)
+        value = missing() if item["type"] == "missing" else item.get("input")
+        secret = bool(loc) and loc[0] in SECRET_KEYS
+        problems.append(Problem(file, key, reason, allowed, value, secret=secret))
+    return problems
+
+
+_TYPE_NAMES = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "float_type": "a number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text", "dict_type": "a mapping", "list_type": "a list",
+    "model_type": "a mapping", "model_attributes_type": "a mapping",
+}  # fmt: skip
+
+
+def _explain(item: Any, root: type[BaseModel]) -> tuple[str, str]:
+    kind = item["type"]
+    ctx = item.get("ctx", {})
+    if kind == "extra_forbidden":
+        return "unknown key", "keys " + ", ".join(_keys_at(root, tuple(item["loc"])[:-1]))
+    if kind == "missing":
+        return "required key is missing", "see the config reference in README.md"
+    if kind in ("literal_error", "enum"):
+        return "value not allowed", str(ctx.get("expected", "")).replace("'", "")
+    if kind in _TYPE_NAMES:
+        return "wrong type", _TYPE_NAMES[kind]
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        limits = [f"{symbols[k]} {v}" for k, v in ctx.items() if k in symbols]
+        return "out of range", "a number " + " and ".join(limits)
+    if kind == "too_short":
+        return "too few items", f"at least {ctx.get('min_length')}"
+    if kind == "string_pattern_mismatch":
+        return "malformed value", f"text matching {ctx.get('pattern')}"
+    if kind == "value_error":
+        message = str(ctx.get("error", item["msg"]))
+        return "malformed value", message.removeprefix("expected ")
+    return "invalid value", item["msg"]
+
+
+def _keys_at(root: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys a model at `loc` accepts, as users write them."""
+    model: Any = root
+    for step in loc:
+        if isinstance(step, int):
+            continue
+        field = model.model_fields.get(_field_name(model, step))
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _field_name(model: type[BaseModel], alias: str) -> str:
+    for name, field in model.model_fields.items():
+        if field.alias == alias or name == alias:
+            return name
+    return alias
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_of(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for step in loc:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text

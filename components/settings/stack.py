@@ -1,0 +1,125 @@
+"""The `mlstack:` namespace of a stack file, and the resolved settings components receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from components.settings.base import Kind, StrictModel, dns_label
+from components.settings.image import ImageSettings
+from components.settings.kubernetes import KubernetesSettings
+from components.settings.size import Size
+from components.settings.swarm import SwarmSettings
+
+# Derived names add up to 22 characters ("-headroom", "-vpa", ...): 40 keeps them under 63.
+MODEL_NAME_MAX = 40
+
+
+class Orchestrator(StrEnum):
+    KUBERNETES = "kubernetes"
+    SWARM = "swarm"
+
+
+class Framework(StrEnum):
+    SKLEARN = "sklearn"
+    ONNX = "onnx"
+
+
+class ModelConfig(StrictModel):
+    """One entry of `mlstack:models`, as written in the stack file."""
+
+    name: Annotated[
+        str,
+        dns_label(MODEL_NAME_MAX),
+        Kind(f"DNS label, at most {MODEL_NAME_MAX} characters"),
+        Field(description="Names the image, the service and every object of this model."),
+    ]
+    framework: Annotated[Framework, Field(description="Picks the Dockerfile template.")]
+    artifact: Annotated[
+        str, Field(min_length=1, description="Model file, relative to the project.")
+    ]
+    version: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            description="Model version; starts the image tag and labels every object.",
+        ),
+    ]
+    size: str | None = Field(None, description="Size preset for this model; default: mlstack:size.")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Size keys for this model only (see Size keys)."
+    )
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict, description="Plain environment variables (never secrets)."
+    )
+    port: Annotated[int, Field(ge=1024, le=65535, description="Container port.")] = 8080
+    published_port: Annotated[
+        int | None, Field(ge=1, le=65535, description="Swarm host port; default 8080 + index.")
+    ] = None
+    startup_timeout_seconds: Annotated[
+        int, Field(ge=10, le=3600, description="Longest model load before the startup probe fails.")
+    ] = 300
+
+
+class StackConfig(StrictModel):
+    """Everything under `mlstack:` in Pulumi.<env>.yaml, shape-checked."""
+
+    orchestrator: Annotated[Orchestrator, Field(description="Where the models are served.")]
+    size: Annotated[
+        str, Field(description="A preset in stacks/presets/: small, medium, large or gpu.")
+    ]
+    models: Annotated[list[ModelConfig], Field(min_length=1)]
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Size keys for every model (see Size keys)."
+    )
+    image: ImageSettings = Field(default_factory=ImageSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    swarm: SwarmSettings = Field(default_factory=SwarmSettings)
+    secrets: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Per model: file name -> secret value (mounted as files)."
+    )
+    registry_password: str | None = Field(
+        None, description="Registry password; set with `pulumi config set --secret`."
+    )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model with its size fully resolved: what the image and service components consume."""
+
+    name: str
+    framework: Framework
+    artifact: Path
+    version: str
+    size_name: str
+    size: Size
+    env: dict[str, str]
+    port: int
+    published_port: int
+    startup_timeout_seconds: int
+    secret_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Validated settings of one environment (one Pulumi stack)."""
+
+    environment: str
+    source: str
+    project_dir: Path
+    orchestrator: Orchestrator
+    size_name: str
+    # The stack's own size (preset + mlstack:overrides): cluster-wide capacity such as node-group
+    # bounds and headroom comes from it; each model's pods use ServedModel.size.
+    size: Size
+    models: tuple[ServedModel, ...]
+    image: ImageSettings
+    kubernetes: KubernetesSettings
+    swarm: SwarmSettings
+    # Secret values stay out of repr so a traceback or log line never prints them.
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    registry_password: str | None = field(default=None, repr=False)

@@ -1,0 +1,1 @@
+"""mlstack tooling: the offline recorder and the `mlstack` command line."""

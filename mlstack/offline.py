@@ -1,0 +1,240 @@
+"""Run the real Pulumi program offline and record every resource it declares.
+
+The program runs under Pulumi's own mock mechanism (`pulumi.runtime.set_mocks`): the engine is
+replaced by a monitor that records each registration (type, name, parent, inputs) and answers
+with the inputs as outputs. This is the engine boundary: everything the program decides is
+recorded; nothing is created. Tests, `mlstack render`, `diff` and `validate` all read this
+recording, so none of them re-implements what the components declare.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from mlstack.stackfile import EngineConfig, config_from_mapping, project_name, read_stack_config
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value the program marked secret. Its repr never shows the value."""
+
+    value: Any = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret([secret])"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    provider: str | None
+    inputs: dict[str, Any]
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+
+@dataclass(frozen=True)
+class Recording:
+    project: str
+    stack: str
+    resources: tuple[RecordedResource, ...]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def children(self, parent: RecordedResource) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def ancestors(self, resource: RecordedResource) -> Iterator[RecordedResource]:
+        parent = resource.parent
+        while parent is not None:
+            try:
+                node = self.by_urn(parent)
+            except KeyError:
+                return  # the root stack is not recorded as a resource
+            yield node
+            parent = node.parent
+
+
+class ProgramError(Exception):
+    """The program raised. `declared` is what it had registered by then (for settings errors:
+    nothing, which tests assert); the original error is the __cause__."""
+
+    def __init__(self, error: BaseException, declared: tuple[RecordedResource, ...]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.declared = declared
+
+
+def mask(value: Any, mask_text: str = "[secret]") -> Any:
+    """The value with every secret replaced by `mask_text` (for anything shown to people)."""
+    if isinstance(value, Secret):
+        return mask_text
+    if isinstance(value, dict):
+        return {k: mask(v, mask_text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, mask_text) for v in value]
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The value with secrets unwrapped (for handing inputs to a real engine in tests)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Wire-format inputs -> plain data, secrets as Secret, assets as their path or text."""
+    if rpc.is_rpc_secret(value):
+        return Secret(_plain(rpc.unwrap_rpc_secret(value)))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return {"path": str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"text": value.text}
+    if isinstance(value, pulumi.Resource):
+        return {"resource": type(value).__name__}
+    return value
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Answers every registration with its inputs, as a provider that echoes would."""
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        raise NotImplementedError(
+            f"the offline recorder cannot answer the provider function {args.token}; "
+            "components must not depend on data read from live infrastructure"
+        )
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == STACK_TYPE:
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=False)
+        self.recorded.append(
+            RecordedResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                provider=request.provider or None,
+                inputs=_plain(dict(inputs)),
+            )
+        )
+        return response
+
+
+def record(
+    project_dir: Path,
+    environment: str,
+    *,
+    config: Mapping[str, Any] | None = None,
+    secret_config: Mapping[str, Any] | None = None,
+) -> Recording:
+    """Run `project_dir/__main__.py` as stack `environment` and return what it declared.
+
+    Config comes from Pulumi.<environment>.yaml; `config` and `secret_config` (keys with or
+    without the project namespace) add to or replace its keys, the latter marked secret as
+    `pulumi config set --secret` would.
+    """
+    project_dir = project_dir.resolve()
+    project = project_name(project_dir)
+    engine_config = read_stack_config(project_dir, environment)
+    values = dict(engine_config.values)
+    secret_keys = set(engine_config.secret_keys)
+    for extra, secret in ((config or {}, False), (secret_config or {}, True)):
+        added = config_from_mapping(extra, default_namespace=project)
+        values.update(added.values)
+        if secret:
+            secret_keys.update(added.values)
+        else:
+            secret_keys.difference_update(added.values)
+    final = EngineConfig(values, frozenset(secret_keys))
+    # A fresh context per run: Pulumi keeps its runtime state in context variables.
+    return contextvars.Context().run(_record, project_dir, project, environment, final)
+
+
+def _record(project_dir: Path, project: str, environment: str, config: EngineConfig) -> Recording:
+    # A stringified Output would silently render as "Calling __str__ on an Output..." text.
+    os.environ["PULUMI_ERROR_OUTPUT_STRING"] = "true"
+    monitor = _RecordingMonitor(_Mocks())
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=project, stack=environment, preview=False, monitor=monitor
+    )
+    pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
+    program = project_dir / "__main__.py"
+
+    def run() -> None:
+        sys.path.insert(0, str(project_dir))
+        try:
+            runpy.run_path(str(program), run_name="__main__")
+        finally:
+            sys.path.remove(str(project_dir))
+
+    try:
+        _sync_await(run_pulumi_func(run))
+    except Exception as error:
+        raise ProgramError(error, tuple(monitor.recorded)) from error
+    return Recording(project, environment, tuple(monitor.recorded), _exports())
+
+
+def _exports() -> dict[str, Any]:
+    """The program's `pulumi.export`s, resolved, each secret one wrapped as Secret."""
+    root = get_root_resource()
+    exported: dict[str, Any] = {}
+    for name, value in (getattr(root, "outputs", None) or {}).items():
+        output = pulumi.Output.from_input(value)
+        resolved = _plain(_sync_await(output.future()))
+        exported[name] = Secret(resolved) if _sync_await(output.is_secret()) else resolved
+    return exported
