@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.kubernetes.specs import autoscaling, cluster, disruption, workload
+from components.kubernetes.specs import autoscaling, cluster, disruption, network, workload
 from components.kubernetes.specs import cluster_autoscaler as ca
 from components.security import (
     RUNTIME_GID,
@@ -351,6 +351,21 @@ def test_the_pdb_selects_the_pods_and_evicts_unhealthy_ones() -> None:
     assert spec.unhealthy_pod_eviction_policy == "AlwaysAllow"
     with pytest.raises(ValueError, match="at least 1"):
         disruption.max_unavailable(0)
+
+
+# --- network policies ---------------------------------------------------------------------------
+
+
+def test_model_pods_accept_traffic_on_the_serving_port_only() -> None:
+    policy = network.serving_ingress_policy(SELECTOR)
+    assert policy.pod_selector.match_labels == SELECTOR
+    assert policy.policy_types == ["Ingress"]
+    [rule] = policy.ingress
+    assert rule.from_ is None  # callers live in namespaces mlstack does not know
+    assert [(port.port, port.protocol) for port in rule.ports] == [("http", "TCP")]
+    closed = network.no_ingress_policy(SELECTOR)
+    assert closed.ingress == []
+    assert closed.policy_types == ["Ingress"]
 
 
 # --- cluster-wide objects -----------------------------------------------------------------------

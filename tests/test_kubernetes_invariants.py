@@ -135,6 +135,28 @@ def test_service_and_pdb_select_exactly_the_deployments_pods(recording: Recordin
         assert port["targetPort"] == "http"
 
 
+def test_network_policies_open_only_the_serving_port(recording: Recording) -> None:
+    policies = manifests(recording, "NetworkPolicy")
+    for deployment in manifests(recording, "Deployment"):
+        if deployment["metadata"]["namespace"] == "kube-system":
+            continue  # the cluster-autoscaler: mlstack does not police kube-system
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [
+            p
+            for p in policies
+            if same_namespace(p, deployment)
+            and selects(p["spec"]["podSelector"]["matchLabels"], labels)
+        ]
+        assert len(covering) == 1, deployment["metadata"]["name"]
+        [policy] = covering
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        ports = [port for rule in policy["spec"]["ingress"] for port in rule.get("ports", [])]
+        assert all("ports" in rule for rule in policy["spec"]["ingress"]), "no rule opens all ports"
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        named = {port["name"] for c in containers for port in c.get("ports", [])}
+        assert {port["port"] for port in ports} == named
+
+
 def test_the_pdb_never_blocks_a_drain_at_any_replica_count(recording: Recording) -> None:
     hpas = {h["metadata"]["name"]: h for h in manifests(recording, "HorizontalPodAutoscaler")}
     for pdb in manifests(recording, "PodDisruptionBudget"):

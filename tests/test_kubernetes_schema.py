@@ -30,6 +30,7 @@ EXPECTED_KINDS = {
     "HorizontalPodAutoscaler",
     "VerticalPodAutoscaler",
     "PodDisruptionBudget",
+    "NetworkPolicy",
 }
 
 

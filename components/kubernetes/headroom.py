@@ -12,7 +12,9 @@ from components.kubernetes.specs.cluster import (
     headroom_labels,
     headroom_priority_class,
     headroom_priority_class_name,
+    headroom_selector,
 )
+from components.kubernetes.specs.network import no_ingress_policy
 from components.settings import KubernetesSettings, Size
 
 TYPE = "mlstack:kubernetes:Headroom"
@@ -57,13 +59,18 @@ class Headroom(pulumi.ComponentResource):
             description=spec.description,
             opts=child,
         )
+        metadata = k8s.meta.v1.ObjectMetaArgs(
+            name=HEADROOM_DEPLOYMENT, namespace=args.namespace, labels=labels
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata,
+            spec=no_ingress_policy(headroom_selector(args.environment)),
+            opts=child,
+        )
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=HEADROOM_DEPLOYMENT,
-                namespace=args.namespace,
-                labels=labels,
-            ),
+            metadata=metadata,
             spec=headroom_deployment_spec(
                 args.size, args.settings, args.environment, priority_class.metadata.name
             ),

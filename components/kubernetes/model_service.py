@@ -16,6 +16,7 @@ from components.kubernetes.specs.autoscaling import (
     vpa_spec,
 )
 from components.kubernetes.specs.disruption import pdb_spec
+from components.kubernetes.specs.network import serving_ingress_policy
 from components.kubernetes.specs.workload import (
     HTTP_PORT_NAME,
     SERVICE_PORT,
@@ -51,7 +52,8 @@ class KubernetesModelServiceArgs:
 
 
 class KubernetesModelService(pulumi.ComponentResource):
-    """A model's ServiceAccount, Secret, Deployment, Service, HPA, VPA and PodDisruptionBudget.
+    """A model's ServiceAccount, Secret, Deployment, Service, HPA, VPA, PodDisruptionBudget and
+    NetworkPolicy (ingress on the serving port only).
 
     Outputs: `endpoint` (in-cluster URL of the Service) and `deployment_name`.
     """
@@ -161,6 +163,13 @@ class KubernetesModelService(pulumi.ComponentResource):
             f"{name}-pdb",
             metadata=metadata(model.name),
             spec=pdb_spec(model.size, selector),
+            opts=child,
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata(model.name),
+            spec=serving_ingress_policy(selector),
             opts=child,
         )
 

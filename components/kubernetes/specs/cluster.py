@@ -87,6 +87,11 @@ def headroom_labels(environment: str) -> dict[str, str]:
     }
 
 
+def headroom_selector(environment: str) -> dict[str, str]:
+    labels = headroom_labels(environment)
+    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
 def headroom_deployment_spec(
     size: Size,
     settings: KubernetesSettings,
@@ -113,9 +118,7 @@ def headroom_deployment_spec(
     if gpus > 0:
         requests[settings.gpu.resource_name] = str(gpus)
     node_selector, tolerations = node_placement(gpus, settings.gpu)
-    selector = {
-        key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
-    }
+    selector = headroom_selector(environment)
     return k8s.apps.v1.DeploymentSpecArgs(
         replicas=headroom.replicas,  # fixed: no HPA scales placeholders
         selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
