@@ -195,3 +195,19 @@ def test_secrets_are_concealed_and_numbers_restored_before_validation() -> None:
     assert findings, "stringData must be an object"
     assert all(f.kind == "Secret" for f in findings)
     assert "plain-s3cr3t" not in repr(findings) + "".join(str(f) for f in findings)
+
+
+def test_every_vpa_error_is_reported_at_once() -> None:
+    body = vpa()
+    body["spec"]["updatePolicy"]["updateMode"] = "Sometimes"
+    body["spec"]["resourcePolicy"]["containerPolicies"][0]["bogus"] = True
+    body["spec"]["resourcePolicy"]["containerPolicies"].append({"mode": "Never"})
+    findings = check_manifest(Manifest("r", body), ["1.30"])
+    paths = sorted(f.path for f in findings)
+    assert paths == [
+        "spec.resourcePolicy.containerPolicies.0",
+        "spec.resourcePolicy.containerPolicies.1.mode",
+        "spec.updatePolicy.updateMode",
+    ]
+    with pytest.raises(ValueError, match="no schemas"):
+        check_manifest(Manifest("r", body), ["1.24"])

@@ -114,12 +114,15 @@ def check_recording(
 
 
 def check_manifest(manifest: Manifest, versions: Iterable[str]) -> list[SchemaFinding]:
-    key = (manifest.api_version, manifest.kind)
-    if key in CUSTOM_RESOURCE_SCHEMAS:
-        return _check_custom(manifest, CUSTOM_RESOURCE_SCHEMAS[key])
+    """Findings for one object: per Kubernetes version the first error kubernetes-validate
+    reports (it stops there), or every error against a custom resource's schema (the schema does
+    not depend on the Kubernetes version). ValueError for a version with no bundled schemas."""
     chosen = list(versions)
     for version in chosen:
         _require_bundled(version)
+    key = (manifest.api_version, manifest.kind)
+    if key in CUSTOM_RESOURCE_SCHEMAS:
+        return _check_custom(manifest, CUSTOM_RESOURCE_SCHEMAS[key])
     findings = []
     for version in chosen:
         try:
@@ -143,7 +146,9 @@ def _check_custom(manifest: Manifest, schema_file: str) -> list[SchemaFinding]:
     validator = jsonschema.Draft202012Validator(schema)
     return [
         _finding(manifest, label, error)
-        for error in sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.path))
+        for error in sorted(
+            validator.iter_errors(manifest.body), key=lambda e: [str(step) for step in e.path]
+        )
     ]
 
 
