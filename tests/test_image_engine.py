@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,8 @@ def image_resource(recording: Recording, model: str) -> Any:
 
 
 def remove_image(client: docker.DockerClient, tag: str) -> None:
-    try:
+    with suppress(docker.errors.ImageNotFound):
         client.images.remove(tag)
-    except docker.errors.ImageNotFound:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +134,10 @@ def serving(
             container.reload()
             bindings = container.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
             port = bindings[0]["HostPort"] if bindings else None
-            assert time.monotonic() < deadline and container.status != "exited", container.logs()
-            time.sleep(0.1) if port is None else None
+            assert container.status != "exited", container.logs().decode()
+            assert time.monotonic() < deadline, "no host port published"
+            if port is None:
+                time.sleep(0.1)
         base = f"http://127.0.0.1:{port}"
         while True:
             try:
@@ -187,7 +187,8 @@ def test_runs_as_uid_10001_on_a_read_only_root(
     assert uid_line.split()[1:] == ["10001"] * 4  # real, effective, saved, filesystem
     assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
     write_app = container.exec_run(["python", "-c", "open('/app/x', 'w')"])
-    assert write_app.exit_code != 0 and b"Read-only file system" in write_app.output
+    assert write_app.exit_code != 0
+    assert b"Read-only file system" in write_app.output
     write_tmp = container.exec_run(["python", "-c", "open('/tmp/x', 'w').write('ok')"])
     assert write_tmp.exit_code == 0
 
@@ -266,16 +267,13 @@ def test_an_app_only_change_reuses_the_dependency_layer(
         # The same layers, byte for byte, up to and including deps and model; then the app.
         before = docker_engine.images.get(sklearn_image.tag).attrs["RootFS"]["Layers"]
         after = docker_engine.images.get(tag).attrs["RootFS"]["Layers"]
-        base = len(docker_engine.images.get(dev_recording_base(resource)).attrs["RootFS"]["Layers"])
+        base_image = resource.inputs["build"]["args"]["BASE_IMAGE"]
+        base = len(docker_engine.images.get(base_image).attrs["RootFS"]["Layers"])
         shared = base + 3  # + user, venv, model
         assert after[:shared] == before[:shared]
         assert after[shared] != before[shared]
     finally:
         remove_image(docker_engine, tag)
-
-
-def dev_recording_base(resource: Any) -> str:
-    return str(resource.inputs["build"]["args"]["BASE_IMAGE"])
 
 
 def test_the_onnx_image_builds_and_predicts(
