@@ -248,11 +248,13 @@ def test_sigterm_drains_then_finishes_in_flight_requests(
 
 def test_an_app_only_change_reuses_the_dependency_layer(
     docker_engine: docker.DockerClient,
-    dev_recording: Recording,
+    python_base_image: str,
     sklearn_image: BuiltImage,
     tmp_path: Path,
 ) -> None:
-    resource = image_resource(dev_recording, "iris")
+    # Recorded again so the context on disk is this recording's, whatever ran in between.
+    resource = image_resource(recorded("dev", python_base_image), "iris")
+    assert resource.inputs["imageName"] == sklearn_image.recorded_name  # the same context
     changed = tmp_path / "context"
     shutil.copytree(resource.inputs["build"]["context"], changed)
     with (changed / "model_server" / "app.py").open("a") as app:
