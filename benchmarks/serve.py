@@ -151,6 +151,18 @@ def hey(url: str, rate: int, seconds: int) -> dict[str, Any]:
     }
 
 
+def throttling(container: Any) -> tuple[int, int]:
+    """(CFS periods, throttled periods) of the container so far."""
+    data = container.stats(stream=False)["cpu_stats"].get("throttling_data", {})
+    return int(data.get("periods", 0)), int(data.get("throttled_periods", 0))
+
+
+def throttled_share(container: Any, before: tuple[int, int]) -> str:
+    periods, throttled = throttling(container)
+    total = periods - before[0]
+    return f"{100 * (throttled - before[1]) / total:.0f}%" if total else "n/a"
+
+
 def main() -> None:
     args = parse_args()
     for tool in ("wrk", "hey"):
@@ -189,14 +201,21 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             print(f"\nrun {run}/{args.runs}")
             verdict = ""
-            print("| concurrency | requests/s | mean ms | p50 ms | p99 ms | max ms | errors |")
-            print("|---:|---:|---:|---:|---:|---:|---:|")
+            # "throttled": share of 100 ms CFS periods in which the container used up its CPU
+            # quota and was paused for the rest of the period (the cause of tail latency).
+            print(
+                "| concurrency | requests/s | mean ms | p50 ms | p99 ms | max ms | errors "
+                "| throttled |"
+            )
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
             for connections in CONCURRENCY:
+                before = throttling(container)
                 r = wrk(f"{base}/predict", connections, args.duration)
                 print(
                     f"| {connections} | {r['rps']:.0f} | {r['mean_us'] / 1000:.2f} | "
                     f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
-                    f"{r['max_us'] / 1000:.1f} | {r['non_2xx'] + r['socket_errors']} |",
+                    f"{r['max_us'] / 1000:.1f} | {r['non_2xx'] + r['socket_errors']} | "
+                    f"{throttled_share(container, before)} |",
                     flush=True,
                 )
                 if connections == 1:
@@ -214,14 +233,18 @@ def main() -> None:
             rates = [int(rate) for rate in args.paced.split(",") if rate]
             if rates:
                 print("\npaced, concurrency 1 (hey: one connection, fixed request rate)")
-                header = "| offered req/s | served req/s | mean ms | p50 ms | p99 ms | max ms | non-200 |"  # noqa: E501
-                print(header)
-                print("|---:|---:|---:|---:|---:|---:|---:|")
-            for rate in rates:
-                r = hey(f"{base}/predict", rate, args.duration)
                 print(
-                    f"| {rate} | {r['rps']:.0f} | {r['mean_ms']:.2f} | {r['p50_ms']:.2f} | "
-                    f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['errors']} |",
+                    "| offered req/s | served req/s | mean ms | p50 ms | p99 ms | max ms "
+                    "| non-200 | throttled |"
+                )
+                print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for rate in rates:
+                before = throttling(container)
+                p = hey(f"{base}/predict", rate, args.duration)
+                print(
+                    f"| {rate} | {p['rps']:.0f} | {p['mean_ms']:.2f} | {p['p50_ms']:.2f} | "
+                    f"{p['p99_ms']:.2f} | {p['max_ms']:.1f} | {p['errors']} | "
+                    f"{throttled_share(container, before)} |",
                     flush=True,
                 )
     finally:
