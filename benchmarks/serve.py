@@ -11,6 +11,12 @@ CPU per request than the server it measures; it reports per-request latency perc
 outside the server's CPU limit. On a 2-core machine the client still shares the cores with the
 engine and docker-proxy, and other work on the machine makes figures noisy.
 
+Two views of concurrency 1. wrk drives the server as fast as it answers (closed loop): with the
+small size's 0.5-CPU limit that uses up the CFS quota in most 100 ms periods, and requests that
+arrive while the container is paused wait up to ~50 ms (the "throttled" column shows it). hey
+offers a fixed rate on one connection (e.g. MLServer's 300 req/s), the load a real client
+brings; then the quota is not exhausted and latency is the server's own.
+
 Needs: a Docker engine, wrk (`apt-get install wrk`), the base image (offline:
 `bash scripts/offline-base-image.sh`) and, behind a TLS-intercepting proxy, a CA bundle.
 """
