@@ -434,7 +434,7 @@ def _container_spec(value: Any, where: str) -> Json:
     _put(spec, "StopGracePeriod", _duration(fields, "stopGracePeriod"))
     health = fields.take("healthcheck")
     if health is not None:
-        spec["HealthCheck"] = _healthcheck(health, fields.at("healthcheck"))
+        spec["Healthcheck"] = _healthcheck(health, fields.at("healthcheck"))
     _put(spec, "Hosts", _map(fields.take("hosts"), fields.at("hosts"), _host))
     dns = fields.take("dnsConfig")
     if dns is not None:
