@@ -4,6 +4,7 @@ engine and no Docker engine needed."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import subprocess
 import sys
@@ -42,6 +43,13 @@ def stack(
         "swarm": DEV_SWARM if swarm is None else swarm,
     }
     return load_settings(raw, environment="dev", project_dir=PROJECT_DIR)
+
+
+def replace_size(**swarm: Any) -> ServedModel:
+    """The small dev model with its size's `swarm` section changed."""
+    model = stack().models[0]
+    size = model.size.model_copy(update={"swarm": model.size.swarm.model_copy(update=swarm)})
+    return dataclasses.replace(model, size=size)
 
 
 def model_spec(
@@ -206,7 +214,9 @@ def test_placement_spreads_by_the_size_and_settings() -> None:
     assert placement.max_replicas == 1  # medium: maxReplicasPerNode 1
     assert placement.prefs == ["node.labels.zone"]  # pulumi-docker takes the bare descriptor
     small = model_spec(stack()).task_spec.placement
-    assert (small.max_replicas, small.prefs) == (None, None)
+    assert (small.max_replicas, small.prefs) == (3, None)  # 2 replicas + a start-first surge
+    unlimited = model_spec(stack(), replace_size(max_replicas_per_node=0)).task_spec.placement
+    assert unlimited.max_replicas is None  # 0: no cap, and none sent
 
 
 def test_behind_the_proxy_a_model_publishes_nothing() -> None:

@@ -231,6 +231,11 @@ def test_the_model_answers_real_predictions_on_the_published_host_port(stack: St
     print(result.summary("predictions through the proxy"))
     assert result.sent > 0
     assert result.failed == 0, result.summary("predictions through the proxy")
+    # The proxy's access log (stderr, as a non-root user) names the task that answered.
+    (proxy,) = stack.deployment.containers(PROXY_SERVICE)
+    logged = proxy.logs(tail=50).decode()
+    assert '"POST /predict HTTP/1.1" 200' in logged, logged[-2000:]
+    assert "upstream_status=200" in logged, logged[-2000:]
 
 
 def _secret_probe() -> list[str]:
