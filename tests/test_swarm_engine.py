@@ -6,8 +6,13 @@ are built from the recorded inputs, and its network, secret and services are cre
 recorded pulumi-docker inputs translated by mlstack.swarm_spec. Then: replicas converge healthy,
 the model answers real predictions on the published host port through the proxy, the running
 containers carry the declared limits and hardening, a rolling update to a new image drops no
-request under steady load, and an update to a broken image rolls back by itself, again without
-a failed request. Counts are printed (pytest -s) and in every assertion message.
+request under steady load, an update to a broken image rolls back by itself, again without a
+failed request, and a task killed outright costs no request either. Counts are printed
+(pytest -s) and in every assertion message.
+
+Measured controls (one-off runs, not in the suite) show these tests can fail: with the proxy's
+retries switched off a killed task cost 15 of 4369 requests (502s); with nginx caching DNS for
+30 s instead of 1 s a rolling update cost 88 of 13958 without retries and 12 of 14012 with them.
 """
 
 from __future__ import annotations
@@ -320,5 +325,31 @@ def test_an_update_to_a_broken_image_rolls_back_without_failed_requests(
     print(summary)
     assert state == "rollback_completed", summary
     assert converged(stack.deployment, MODEL_SERVICE, 2, before), summary
+    assert result.sent >= 100, summary
+    assert result.failed == 0, summary
+
+
+def test_a_task_killed_under_load_costs_no_request(stack: Stack) -> None:
+    """SIGKILL: no drain, in-flight requests cut. The proxy retries them on the other task, and
+    the restart policy brings a healthy replacement."""
+    image = stack.deployment.inspect(MODEL_SERVICE)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    with traffic(HOST_PORT, BODY, correct) as finish:
+        time.sleep(2)
+        victim = stack.deployment.containers(MODEL_SERVICE)[0]
+        started = time.monotonic()
+        victim.kill()
+        wait_for(
+            "a replacement task to run healthy",
+            lambda: (
+                victim.id not in {c.id for c in stack.deployment.containers(MODEL_SERVICE)}
+                and converged(stack.deployment, MODEL_SERVICE, 2, image["Image"])
+            ),
+            CONVERGE_SECONDS,
+        )
+        took = time.monotonic() - started
+        time.sleep(2)
+    result = finish()
+    summary = result.summary(f"one task killed, replaced in {took:.1f} s")
+    print(summary)
     assert result.sent >= 100, summary
     assert result.failed == 0, summary
