@@ -90,6 +90,10 @@ def _remove_images(client: docker.DockerClient, tags: list[str]) -> None:
             client.images.remove(tag)
 
 
+# Image tags this module built; removed last, once no service runs them any more.
+BUILT: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def images_built(docker_engine: docker.DockerClient, python_base_image: str) -> Iterator[Recording]:
     recording = run_stack(
@@ -97,17 +101,16 @@ def images_built(docker_engine: docker.DockerClient, python_base_image: str) -> 
         config={"mlstack:image": {"baseImage": python_base_image, "caBundle": SYSTEM_CA_BUNDLE}},
         secret_config={"mlstack:secrets": {"iris": {"api-token": TOKEN}}},
     )
-    built = []
     try:
         for resource in recording.of_type(IMAGE_TYPE):
             tag = resource.inputs["imageName"]
             existed = bool(docker_engine.images.list(name=tag))
             build_image(resource, docker_engine)
-            if not existed:
-                built.append(tag)
+            if not existed:  # another run's identical image stays
+                BUILT.append(tag)
         yield recording
     finally:
-        _remove_images(docker_engine, built)
+        _remove_images(docker_engine, BUILT)
 
 
 @pytest.fixture(scope="module")
@@ -166,16 +169,13 @@ def variant_image(
 @pytest.fixture(scope="module")
 def variants(
     docker_engine: docker.DockerClient, stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
+) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("swarm-variants")
-    tags = {
-        edit: variant_image(docker_engine, stack.model_image, edit, tmp)
-        for edit in ("app", "broken")
-    }
-    try:
-        yield tags
-    finally:
-        _remove_images(docker_engine, list(tags.values()))
+    tags = {}
+    for edit in ("app", "broken"):
+        tags[edit] = variant_image(docker_engine, stack.model_image, edit, tmp)
+        BUILT.append(tags[edit])  # removed by images_built, after the services are gone
+    return tags
 
 
 # --- the tests, in the order a rollout happens ---------------------------------------------------
