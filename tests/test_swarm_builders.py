@@ -399,6 +399,8 @@ def test_with_host_ports_the_proxy_runs_on_every_node_and_updates_stop_first() -
     )
     assert spec.name == "dev-proxy"
     assert spec.mode.global_ is True
+    # pulumi-docker's convergence wait fails on global services ("no replica count").
+    assert spec.converge_config is None
     assert spec.mode.replicated is None
     assert (spec.update_config.order, spec.update_config.failure_action) == (
         "stop-first",
@@ -431,6 +433,7 @@ def test_with_ingress_ports_the_proxy_is_replicated_and_updates_start_first() ->
         proxy.proxy_routes(settings.models, "dev"), "img", "net", "dev", settings.swarm, {}
     )
     assert spec.mode.replicated.replicas == 3
+    assert spec.converge_config is not None
     assert spec.update_config.order == "start-first"
     assert spec.endpoint_spec.mode == "vip"
     assert spec.endpoint_spec.ports[0].publish_mode == "ingress"

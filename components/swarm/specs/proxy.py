@@ -271,4 +271,5 @@ def proxy_service_spec(
             ],
         ),
         converge_timeout_seconds=converge_timeout_seconds(replicas, PROXY_HEALTHCHECK, update),
+        replicated=not host,
     )

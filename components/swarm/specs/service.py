@@ -47,11 +47,16 @@ class ServiceSpec:
     rollback_config: docker.ServiceRollbackConfigArgs
     endpoint_spec: docker.ServiceEndpointSpecArgs
     converge_timeout_seconds: int
+    replicated: bool = True
 
     @property
-    def converge_config(self) -> docker.ServiceConvergeConfigArgs:
-        """pulumi-docker waits for the tasks to converge (and fails on a rollback) itself; the
-        Engine API has no such field, it is the provider's."""
+    def converge_config(self) -> docker.ServiceConvergeConfigArgs | None:
+        """`pulumi up` waits until the tasks run healthy and fails when the update rolled back
+        or paused (the provider's own wait; the Engine API has no such field). Not for global
+        services: the provider's wait counts replicas only and fails on a global service with
+        "no replica count", deleting a service it has just created."""
+        if not self.replicated:
+            return None
         return docker.ServiceConvergeConfigArgs(
             delay=seconds(CONVERGE_POLL_SECONDS), timeout=seconds(self.converge_timeout_seconds)
         )
