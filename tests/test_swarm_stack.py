@@ -13,6 +13,13 @@ SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
 SECRET = "docker:index/secret:Secret"
 IMAGE = "docker:index/image:Image"
+DEV_MODEL = {
+    "name": "iris",
+    "framework": "sklearn",
+    "artifact": "examples/iris/iris.joblib",
+    "version": "1.0.0",
+    "publishedPort": 8080,
+}
 
 
 def services(recording: Recording) -> dict[str, dict[str, Any]]:
@@ -91,6 +98,15 @@ def test_secrets_are_swarm_secrets_named_by_content_and_mounted_as_files() -> No
     other = run_stack("dev", secret_config={"mlstack:secrets": {"iris": {"api-token": "new"}}})
     (changed,) = other.of_type(SECRET)
     assert changed.inputs["name"] != name  # a new immutable secret, rolled out by an update
+    # A new model version or size changes nothing about the secret (no replacement).
+    bumped = run_stack(
+        "dev",
+        config={"mlstack:models": [{**DEV_MODEL, "version": "2.0.0"}], "mlstack:size": "medium"},
+        secret_config={"mlstack:secrets": {"iris": {"api-token": token}}},
+    )
+    (same,) = bumped.of_type(SECRET)
+    assert same.inputs["name"] == name
+    assert same.inputs["labels"] == secret.inputs["labels"]
 
 
 def test_pushed_swarm_images_are_pulled_with_the_registry_credentials() -> None:

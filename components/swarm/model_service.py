@@ -15,6 +15,7 @@ from components.swarm.specs.secrets import secret_data, secret_file, secret_name
 from components.swarm.specs.service import model_service_spec, published_url
 
 TYPE = "mlstack:swarm:ModelService"
+VERSIONED_LABELS = frozenset({"app.kubernetes.io/version", "mlstack.dev/size"})
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,16 @@ class SwarmModelService(pulumi.ComponentResource):
         server_env(model)  # refused before anything of this model is registered
         super().__init__(TYPE, name, None, opts)
         labels = model_labels(model, args.environment)
+        # A secret's labels cannot change in place (Pulumi would replace it, and the replacement
+        # would collide with its own name): only labels that never change for this model.
+        secret_labels = {k: v for k, v in labels.items() if k not in VERSIONED_LABELS}
         mounts: list[docker.ServiceTaskSpecContainerSpecSecretArgs] = []
         for file_name, value in sorted(args.secrets.items()):
             secret = docker.Secret(
                 f"{name}-secret-{file_name}",
                 name=_content_name(args.environment, model.name, file_name, value),
                 data=_encoded(value),
-                labels=[docker.SecretLabelArgs(label=k, value=v) for k, v in labels.items()],
+                labels=[docker.SecretLabelArgs(label=k, value=v) for k, v in secret_labels.items()],
                 opts=pulumi.ResourceOptions(parent=self),
             )
             mounts.append(secret_file(secret.id, secret.name, file_name))
