@@ -26,3 +26,15 @@ def model_labels(model: ServedModel, environment: str) -> dict[str, str]:
         "mlstack.dev/environment": environment,
         "mlstack.dev/size": model.size_name,
     }
+
+
+def stack_labels(environment: str, component: str) -> dict[str, str]:
+    """Labels of a stack-wide object (network, proxy) that belongs to no single model."""
+    return {
+        "app.kubernetes.io/name": f"mlstack-{component}",
+        "app.kubernetes.io/instance": f"{component}-{environment}",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+        "mlstack.dev/environment": environment,
+    }

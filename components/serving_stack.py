@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pulumi
+import pulumi_docker as docker
 
 from components.image import ModelImage, ModelImageArgs
+from components.image.context import registry_server
 from components.kubernetes import (
     KubernetesModelService,
     KubernetesModelServiceArgs,
@@ -19,6 +21,8 @@ from components.swarm import (
     SwarmModelServiceArgs,
     SwarmPlatform,
     SwarmPlatformArgs,
+    SwarmProxy,
+    SwarmProxyArgs,
 )
 
 TYPE = "mlstack:index:MLServingStack"
@@ -61,7 +65,7 @@ class MLServingStack(pulumi.ComponentResource):
         if settings.orchestrator is Orchestrator.KUBERNETES:
             endpoints = self._serve_on_kubernetes(name, settings, password)
         else:
-            endpoints = self._serve_on_swarm(name, settings)
+            endpoints = self._serve_on_swarm(name, settings, password)
         self.image_refs = pulumi.Output.all(
             **{model: image.image_ref for model, image in self.images.items()}
         )
@@ -108,13 +112,18 @@ class MLServingStack(pulumi.ComponentResource):
             endpoints[model.name] = service.endpoint
         return endpoints
 
-    def _serve_on_swarm(self, name: str, settings: StackSettings) -> dict[str, pulumi.Output[str]]:
+    def _serve_on_swarm(
+        self, name: str, settings: StackSettings, password: pulumi.Output[str] | None
+    ) -> dict[str, pulumi.Output[str]]:
         platform = SwarmPlatform(
             f"{name}-swarm",
             SwarmPlatformArgs(settings.swarm, settings.environment),
             pulumi.ResourceOptions(parent=self),
         )
+        auth = _registry_auth(settings, password)
+        in_platform = pulumi.ResourceOptions(parent=self, providers=[platform.provider])
         endpoints = {}
+        services = []
         for model in settings.models:
             service = SwarmModelService(
                 f"{name}-{model.name}",
@@ -125,8 +134,42 @@ class MLServingStack(pulumi.ComponentResource):
                     environment=settings.environment,
                     settings=settings.swarm,
                     secrets=self._secrets(settings, model.name),
+                    auth=auth,
                 ),
-                pulumi.ResourceOptions(parent=self, providers=[platform.provider]),
+                in_platform,
             )
             endpoints[model.name] = service.endpoint
+            services.append(service)
+        if settings.swarm.proxy.enabled:
+            SwarmProxy(
+                f"{name}-proxy",
+                SwarmProxyArgs(
+                    models=settings.models,
+                    network_id=platform.network_id,
+                    environment=settings.environment,
+                    settings=settings.swarm,
+                    image=settings.image,
+                    project_dir=settings.project_dir,
+                    registry_password=password,
+                    auth=auth,
+                ),
+                # After the models: a proxy that starts first would answer 502 until they run.
+                pulumi.ResourceOptions.merge(
+                    in_platform, pulumi.ResourceOptions(depends_on=services)
+                ),
+            )
         return endpoints
+
+
+def _registry_auth(
+    settings: StackSettings, password: pulumi.Output[str] | None
+) -> docker.ServiceAuthArgs | None:
+    """Credentials every node pulls pushed images with; None for public or local images."""
+    image = settings.image
+    if not (image.push and image.registry and image.registry_username and password is not None):
+        return None
+    return docker.ServiceAuthArgs(
+        server_address=registry_server(image.registry),
+        username=image.registry_username,
+        password=password,
+    )

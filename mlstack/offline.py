@@ -135,13 +135,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def mock_id(name: str) -> str:
+    """The ID the recorder's mocks give the resource named `name` (what references record)."""
+    return f"{name}-id"
+
+
 class _Mocks(pulumi.runtime.Mocks):
     """Answers every registration with its inputs, as a provider that echoes would."""
 
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        return mock_id(args.name), dict(args.inputs)
 
     def call(
         self, args: pulumi.runtime.MockCallArgs

@@ -373,7 +373,12 @@ def test_writing_a_context_replaces_the_old_one_exactly(tmp_path: Path) -> None:
 
 def test_dev_builds_locally_with_the_content_tag_and_the_declared_inputs() -> None:
     recording = run_stack("dev")
-    image = only(recording, IMAGE_TYPE)
+    # dev also builds its reverse proxy's image (components/swarm): take the model's.
+    (image,) = [
+        r
+        for r in recording.of_type(IMAGE_TYPE)
+        if recording.by_urn(r.parent or "").type == "mlstack:image:ModelImage"
+    ]
     inputs = image.inputs
     model, settings = served()
     digest = plan_build_context(model, settings, PROJECT_DIR, labels=oci_labels(model)).digest

@@ -7,6 +7,7 @@ from typing import Any
 
 from components.settings.quantities import byte_count, cpu_millis
 from components.settings.size import Size, VpaUpdateMode
+from components.settings.swarm import SwarmSettings
 
 Path = tuple[str | int, ...]
 
@@ -161,3 +162,48 @@ def _autoscaler_conflicts(size: Size) -> list[Finding]:
 
 def _dotted(path: Path) -> str:
     return ".".join(str(step) for step in path)
+
+
+# The proxy's service and image are named "<environment>-proxy" and "<registry>/proxy".
+PROXY_NAME = "proxy"
+
+
+def check_swarm(swarm: SwarmSettings, model_names: list[str]) -> list[Finding]:
+    """Swarm endpoint/publish modes that Docker refuses or that cannot update without downtime.
+    Paths start below the `mlstack:` namespace."""
+    findings: list[Finding] = []
+    proxy = swarm.proxy.enabled
+    if not proxy and swarm.publish_mode == "host":
+        findings.append(
+            Finding(
+                ("swarm", "publishMode"),
+                swarm.publish_mode,
+                "without the proxy each model task binds the host port itself; two tasks on one "
+                "node cannot, so a start-first rolling update could never start a replacement "
+                "beside the running task",
+                "ingress (needs IPVS on every node), or swarm.proxy.enabled true (the proxy "
+                "holds the host ports and the models update behind it)",
+            )
+        )
+    if not proxy and swarm.publish_mode == "ingress" and swarm.endpoint_mode == "dnsrr":
+        findings.append(
+            Finding(
+                ("swarm", "endpointMode"),
+                swarm.endpoint_mode,
+                "Docker refuses ports published in ingress mode on a dnsrr service (the routing "
+                "mesh needs a virtual IP)",
+                "vip, or swarm.proxy.enabled true (only the proxy publishes ports)",
+            )
+        )
+    if proxy:
+        for index, name in enumerate(model_names):
+            if name == PROXY_NAME:
+                findings.append(
+                    Finding(
+                        ("models", index, "name"),
+                        name,
+                        f"'{PROXY_NAME}' names the reverse proxy's service and image",
+                        f"any name but '{PROXY_NAME}', or swarm.proxy.enabled false",
+                    )
+                )
+    return findings

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.settings.errors import Problem, SettingsError, missing
-from components.settings.invariants import check_size
+from components.settings.invariants import check_size, check_swarm
 from components.settings.presets import (
     available_sizes,
     deep_merge,
@@ -275,6 +275,15 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                 f"a path to a PEM file, relative to {project_dir}", image.ca_bundle,
             )
         )  # fmt: skip
+    if config.orchestrator is Orchestrator.SWARM:
+        names = [model.name for model in config.models]
+        for finding in check_swarm(config.swarm, names):
+            problems.append(
+                Problem(
+                    source, f"{key}{_dotted(finding.path)}", finding.reason, finding.allowed,
+                    finding.value,
+                )
+            )  # fmt: skip
     autoscaler = config.kubernetes.cluster_autoscaler
     if (
         config.orchestrator is Orchestrator.KUBERNETES

@@ -6,7 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.settings.base import DnsLabel, StrictModel
+from components.settings.base import ByteQuantity, CpuQuantity, DnsLabel, StrictModel
+
+EndpointMode = Literal["vip", "dnsrr"]
+PublishMode = Literal["ingress", "host"]
 
 
 class NetworkSettings(StrictModel):
@@ -14,10 +17,50 @@ class NetworkSettings(StrictModel):
     encrypted: bool = Field(False, description="IPsec-encrypt overlay traffic between nodes.")
 
 
+class ProxyCpu(StrictModel):
+    request: Annotated[CpuQuantity, Field(description="Proxy CPU reservation.")] = "100m"
+    limit: Annotated[CpuQuantity, Field(description="Proxy CPU limit; sets nginx workers.")] = (
+        "500m"
+    )
+
+
+class ProxyMemory(StrictModel):
+    request: Annotated[ByteQuantity, Field(description="Proxy memory reservation.")] = "32Mi"
+    limit: Annotated[ByteQuantity, Field(description="Proxy memory limit (OOM-killed above).")] = (
+        "128Mi"
+    )
+
+
+class ProxyResources(StrictModel):
+    cpu: ProxyCpu = Field(default_factory=ProxyCpu)
+    memory: ProxyMemory = Field(default_factory=ProxyMemory)
+
+
 class ProxySettings(StrictModel):
-    """A reverse proxy in front of dnsrr model tasks, for engines without IPVS (no VIP mesh)."""
+    """An nginx reverse proxy in front of the models: it publishes each model's host port,
+    re-resolves the model's tasks through Swarm DNS and retries a failed or draining task on
+    another, so rolling updates drop no request even without IPVS (no VIP routing mesh)."""
 
     enabled: bool = Field(False, description="Put a reverse proxy in front of the models.")
+    replicas: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Proxy tasks with publishMode ingress; with host, one runs on every node.",
+        ),
+    ] = 2
+    resources: ProxyResources = Field(default_factory=ProxyResources)
+    placement_constraints: list[str] = Field(
+        default_factory=list,
+        description="Nodes the proxy runs on (edge nodes), e.g. node.labels.edge==true.",
+    )
+    next_upstream_tries: Annotated[
+        int,
+        Field(ge=2, le=10, description="Tasks one request may try before the proxy gives up."),
+    ] = 3
+    read_timeout_seconds: Annotated[
+        int, Field(ge=1, le=3600, description="Longest wait for a model's answer.")
+    ] = 60
 
 
 class SwarmSettings(StrictModel):
@@ -26,10 +69,10 @@ class SwarmSettings(StrictModel):
     ] = "unix:///var/run/docker.sock"
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     endpoint_mode: Annotated[
-        Literal["vip", "dnsrr"], Field(description="vip needs IPVS; dnsrr resolves to each task.")
+        EndpointMode, Field(description="vip needs IPVS; dnsrr resolves to each task.")
     ] = "vip"
     publish_mode: Annotated[
-        Literal["ingress", "host"],
+        PublishMode,
         Field(description="ingress uses the routing mesh; host binds the port on the node."),
     ] = "ingress"
     proxy: ProxySettings = Field(default_factory=ProxySettings)
@@ -38,5 +81,15 @@ class SwarmSettings(StrictModel):
     )
     spread_over: Annotated[
         str | None,
-        Field(description="Node label to spread replicas over, e.g. node.labels.zone."),
+        Field(
+            pattern=r"^(node|engine)\.labels\.[A-Za-z0-9_.-]+$",
+            description="Node label to spread replicas over, e.g. node.labels.zone.",
+        ),
     ] = None
+    gpu_resource: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Generic resource GPU nodes advertise (dockerd --node-generic-resource).",
+        ),
+    ] = "NVIDIA-GPU"

@@ -9,46 +9,101 @@ import pulumi
 import pulumi_docker as docker
 
 from components.labels import model_labels
+from components.server_contract import server_env
 from components.settings import ServedModel, SwarmSettings
+from components.swarm.specs.secrets import secret_data, secret_file, secret_name
+from components.swarm.specs.service import model_service_spec, published_url
+
+TYPE = "mlstack:swarm:ModelService"
+VERSIONED_LABELS = frozenset({"app.kubernetes.io/version", "mlstack.dev/size"})
 
 
 @dataclass(frozen=True)
 class SwarmModelServiceArgs:
     model: ServedModel
+    """The model and its resolved size (replicas, resources, spread)."""
     image: pulumi.Input[str]
+    """Pinned image reference to run (ModelImage.image_ref)."""
     network_id: pulumi.Input[str]
+    """Overlay network the tasks join (SwarmPlatform.network_id)."""
     environment: str
+    """Stack name; prefixes the service and secret names and labels them."""
     settings: SwarmSettings
+    """Endpoint/publish modes, placement, proxy (`mlstack:swarm`)."""
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """File name -> secret value; Swarm secrets mounted under /run/secrets, never env vars."""
+    auth: docker.ServiceAuthArgs | None = None
+    """Registry credentials the nodes pull the image with (a private registry)."""
 
 
 class SwarmModelService(pulumi.ComponentResource):
-    """A replicated service for one model; `endpoint` is the URL it answers on."""
+    """A model's Swarm secrets and its replicated, hardened service on the overlay network.
+
+    Outputs: `endpoint` (the URL its host port answers on, directly or through the proxy) and
+    `service_name` (what the proxy and other services resolve the tasks by).
+    """
 
     endpoint: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    service: docker.Service
 
     def __init__(
         self, name: str, args: SwarmModelServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlstack:swarm:ModelService", name, None, opts)
         model = args.model
-        docker.Service(
-            f"{name}-service",
-            name=f"{args.environment}-{model.name}",
-            labels=[
-                docker.ServiceLabelArgs(label=key, value=value)
-                for key, value in model_labels(model, args.environment).items()
-            ],
-            task_spec=docker.ServiceTaskSpecArgs(
-                container_spec=docker.ServiceTaskSpecContainerSpecArgs(image=args.image),
-                networks_advanceds=[
-                    docker.ServiceTaskSpecNetworksAdvancedArgs(name=args.network_id)
-                ],
-            ),
-            mode=docker.ServiceModeArgs(
-                replicated=docker.ServiceModeReplicatedArgs(replicas=model.size.swarm.replicas)
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        server_env(model)  # refused before anything of this model is registered
+        super().__init__(TYPE, name, None, opts)
+        labels = model_labels(model, args.environment)
+        # A secret's labels cannot change in place (Pulumi would replace it, and the replacement
+        # would collide with its own name): only labels that never change for this model.
+        secret_labels = {k: v for k, v in labels.items() if k not in VERSIONED_LABELS}
+        mounts: list[docker.ServiceTaskSpecContainerSpecSecretArgs] = []
+        for file_name, value in sorted(args.secrets.items()):
+            secret = docker.Secret(
+                f"{name}-secret-{file_name}",
+                name=_content_name(args.environment, model.name, file_name, value),
+                data=_encoded(value),
+                labels=[docker.SecretLabelArgs(label=k, value=v) for k, v in secret_labels.items()],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            mounts.append(secret_file(secret.id, secret.name, file_name))
+        spec = model_service_spec(
+            model, args.image, args.network_id, args.environment, args.settings, labels, mounts
         )
-        self.endpoint = pulumi.Output.from_input(f"http://localhost:{model.published_port}")
-        self.register_outputs({"endpoint": self.endpoint})
+        self.service = docker.Service(
+            f"{name}-service",
+            name=spec.name,
+            labels=spec.labels,
+            mode=spec.mode,
+            task_spec=spec.task_spec,
+            update_config=spec.update_config,
+            rollback_config=spec.rollback_config,
+            endpoint_spec=spec.endpoint_spec,
+            converge_config=spec.converge_config,
+            auth=args.auth,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=spec.custom_timeouts),
+        )
+        self.service_name = self.service.name
+        self.endpoint = pulumi.Output.from_input(
+            published_url(args.settings.docker_host, model.published_port)
+        )
+        self.register_outputs({"endpoint": self.endpoint, "serviceName": self.service_name})
+
+
+def _content_name(
+    environment: str, model: str, file_name: str, value: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The secret's name from a hash of its value (a changed value gets a new, immutable
+    secret). Not kept secret itself: it is what `docker secret ls` shows."""
+
+    def name_of(text: str) -> str:
+        return secret_name(environment, model, file_name, text)
+
+    named: pulumi.Output[str] = pulumi.Output.from_input(value).apply(name_of)
+    return pulumi.Output.unsecret(named)
+
+
+def _encoded(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The value base64-encoded for docker.Secret.data, still a Pulumi secret."""
+    encoded: pulumi.Output[str] = pulumi.Output.from_input(value).apply(secret_data)
+    return pulumi.Output.secret(encoded)

@@ -7,35 +7,47 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.labels import stack_labels
 from components.settings import SwarmSettings
+from components.swarm.specs.network import overlay_network_args
+
+TYPE = "mlstack:swarm:Platform"
 
 
 @dataclass(frozen=True)
 class SwarmPlatformArgs:
     settings: SwarmSettings
+    """Engine endpoint and network settings (`mlstack:swarm`)."""
     environment: str
+    """Stack name; suffixes the network name and labels it."""
 
 
 class SwarmPlatform(pulumi.ComponentResource):
-    """The explicit Docker provider (a Swarm manager) and the overlay network models join."""
+    """The explicit Docker provider (a Swarm manager) and the overlay network every service of
+    the stack joins.
+
+    Outputs: `network_id` (what services attach by) and `network_name`.
+    """
 
     provider: docker.Provider
     network_id: pulumi.Output[str]
+    network_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: SwarmPlatformArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlstack:swarm:Platform", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         settings = args.settings
         self.provider = docker.Provider(
             f"{name}-provider", host=settings.docker_host, opts=pulumi.ResourceOptions(parent=self)
         )
         network = docker.Network(
             f"{name}-network",
-            name=f"{settings.network.name}-{args.environment}",
-            driver="overlay",
-            attachable=True,
+            overlay_network_args(
+                settings, args.environment, stack_labels(args.environment, "network")
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
         )
         self.network_id = network.id
-        self.register_outputs({"networkId": self.network_id})
+        self.network_name = network.name
+        self.register_outputs({"networkId": self.network_id, "networkName": self.network_name})

@@ -20,23 +20,24 @@ from components.kubernetes.specs.security import (
     scratch_volume,
 )
 from components.security import SECRET_FILE_MODE, SECRETS_DIR
+from components.server_contract import (
+    GRACEFUL_TIMEOUT_SECONDS,
+    HEALTH_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    server_env,
+)
 from components.settings import KubernetesSettings, ServedModel
 from components.settings.kubernetes import GpuScheduling
 from components.settings.size import Resources
-from components.settings.stack import RESERVED_ENV
 
 CONTAINER_NAME = "model-server"
 HTTP_PORT_NAME = "http"
 SERVICE_PORT = 80
-HEALTH_PATH = "/healthz"  # liveness and startup: the process serves HTTP
-READY_PATH = "/readyz"  # readiness: the model is loaded and the server is not draining
-METRICS_PATH = "/metrics"
 SECRETS_VOLUME = "secrets"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 # Nodes labelled with the OS by the kubelet; the image is linux/*.
 LINUX_NODES: Mapping[str, str] = {"kubernetes.io/os": "linux"}
-# Env vars the component sets from the model and the shutdown timing; a model's `env` must not.
-# The loader refuses these in models[].env already; the guard below is for programmatic callers.
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class ShutdownTiming:
 
 # 20 s is the server contract's default GRACEFUL_TIMEOUT; set explicitly so the grace period and
 # the server agree.
-SHUTDOWN = ShutdownTiming(pre_stop_seconds=5, graceful_seconds=20, margin_seconds=5)
+SHUTDOWN = ShutdownTiming(
+    pre_stop_seconds=5, graceful_seconds=GRACEFUL_TIMEOUT_SECONDS, margin_seconds=5
+)
 
 
 def progress_deadline_seconds(startup_timeout_seconds: int) -> int:
@@ -132,21 +135,9 @@ def container_env(
     model: ServedModel, shutdown: ShutdownTiming = SHUTDOWN
 ) -> list[k8s.core.v1.EnvVarArgs]:
     """The model's plain env, then what the server contract reads. Secrets are never env vars."""
-    clashes = sorted(set(model.env) & set(RESERVED_ENV))
-    if clashes:
-        raise ValueError(
-            f"model {model.name!r}: env sets {', '.join(clashes)}, which mlstack sets itself "
-            f"(reserved: {', '.join(RESERVED_ENV)}); remove them from models[].env"
-        )
-    contract = {
-        "MODEL_NAME": model.name,
-        "MODEL_VERSION": model.version,
-        "PORT": str(model.port),
-        "GRACEFUL_TIMEOUT": str(shutdown.graceful_seconds),
-    }
     return [
         k8s.core.v1.EnvVarArgs(name=key, value=value)
-        for key, value in {**model.env, **contract}.items()
+        for key, value in server_env(model, shutdown.graceful_seconds).items()
     ]
 
 

@@ -1,0 +1,121 @@
+"""SwarmProxy: the reverse proxy that publishes the models' host ports (see specs/proxy.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from components.image.context import (
+    DOCKERFILE,
+    build_directory,
+    image_repository,
+    registry_server,
+    write_build_context,
+)
+from components.labels import stack_labels
+from components.settings import ImageSettings, ServedModel, SwarmSettings
+from components.settings.invariants import PROXY_NAME
+from components.swarm.specs.proxy import (
+    proxy_build_files,
+    proxy_image_tag,
+    proxy_routes,
+    proxy_service_spec,
+)
+
+TYPE = "mlstack:swarm:Proxy"
+
+
+@dataclass(frozen=True)
+class SwarmProxyArgs:
+    models: Sequence[ServedModel]
+    """The models it routes to, each on its own published port."""
+    network_id: pulumi.Input[str]
+    """Overlay network shared with the model services (SwarmPlatform.network_id)."""
+    environment: str
+    """Stack name; names the service, the build directory and the labels."""
+    settings: SwarmSettings
+    """Publish mode, placement and the proxy's own settings (`mlstack:swarm`)."""
+    image: ImageSettings
+    """Base image, registry, platform: the proxy image builds like the model images."""
+    project_dir: Path
+    """Where `.mlstack/build/<environment>/proxy/` is written."""
+    registry_password: pulumi.Input[str] | None = None
+    """A Pulumi secret; used only to push."""
+    auth: docker.ServiceAuthArgs | None = None
+    """Registry credentials the nodes pull the image with (a private registry)."""
+
+
+class SwarmProxy(pulumi.ComponentResource):
+    """The proxy image (nginx on the base image, config baked in) and its service.
+
+    Outputs: `image_ref` and `service_name`.
+    """
+
+    image_ref: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SwarmProxyArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        routes = proxy_routes(args.models, args.environment)
+        super().__init__(TYPE, name, None, opts)
+        settings, image = args.settings, args.image
+        files = proxy_build_files(routes, settings, args.environment, image.base_image)
+        directory = build_directory(args.project_dir, args.environment, PROXY_NAME).resolve()
+        write_build_context(files, directory)
+        image_name = f"{image_repository(image.registry, PROXY_NAME)}:{proxy_image_tag(files)}"
+        registry = None
+        if image.push and image.registry:
+            registry = docker.RegistryArgs(
+                server=registry_server(image.registry),
+                username=image.registry_username,
+                password=(
+                    pulumi.Output.secret(args.registry_password)
+                    if args.registry_password is not None
+                    else None
+                ),
+            )
+        built = docker.Image(
+            f"{name}-image",
+            image_name=image_name,
+            build=docker.DockerBuildArgs(
+                context=str(directory),
+                dockerfile=str(directory / DOCKERFILE),
+                args={"BASE_IMAGE": image.base_image},
+                platform=image.platform,
+            ),
+            registry=registry,
+            skip_push=not image.push,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Pushed: the registry digest (the recorder's mocks leave it empty: the tag stands in).
+        self.image_ref = (
+            pulumi.Output.all(built.repo_digest, built.image_name).apply(
+                lambda values: values[0] or values[1]
+            )
+            if image.push
+            else built.image_name
+        )
+        labels = stack_labels(args.environment, PROXY_NAME)
+        spec = proxy_service_spec(
+            routes, self.image_ref, args.network_id, args.environment, settings, labels
+        )
+        service = docker.Service(
+            f"{name}-service",
+            name=spec.name,
+            labels=spec.labels,
+            mode=spec.mode,
+            task_spec=spec.task_spec,
+            update_config=spec.update_config,
+            rollback_config=spec.rollback_config,
+            endpoint_spec=spec.endpoint_spec,
+            converge_config=spec.converge_config,
+            auth=args.auth,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=spec.custom_timeouts),
+        )
+        self.service_name = service.name
+        self.register_outputs({"imageRef": self.image_ref, "serviceName": self.service_name})

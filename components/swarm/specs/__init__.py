@@ -1,0 +1,1 @@
+"""Pure builders of the Swarm component: settings in, pulumi-docker Args out (no resources)."""
