@@ -1,0 +1,1 @@
+"""`mlstack validate`: schema checks and checklist rules over a stack's recording."""
