@@ -59,7 +59,7 @@ class MLServingStack(pulumi.ComponentResource):
             for model in settings.models
         }
         if settings.orchestrator is Orchestrator.KUBERNETES:
-            endpoints = self._serve_on_kubernetes(name, settings)
+            endpoints = self._serve_on_kubernetes(name, settings, password)
         else:
             endpoints = self._serve_on_swarm(name, settings)
         self.image_refs = pulumi.Output.all(
@@ -76,11 +76,17 @@ class MLServingStack(pulumi.ComponentResource):
         }
 
     def _serve_on_kubernetes(
-        self, name: str, settings: StackSettings
+        self, name: str, settings: StackSettings, password: pulumi.Output[str] | None
     ) -> dict[str, pulumi.Output[str]]:
         platform = KubernetesPlatform(
             f"{name}-kubernetes",
-            KubernetesPlatformArgs(settings.kubernetes, settings.environment, settings.size),
+            KubernetesPlatformArgs(
+                settings.kubernetes,
+                settings.environment,
+                settings.size,
+                image=settings.image,
+                registry_password=password,
+            ),
             pulumi.ResourceOptions(parent=self),
         )
         endpoints = {}
@@ -94,6 +100,8 @@ class MLServingStack(pulumi.ComponentResource):
                     environment=settings.environment,
                     settings=settings.kubernetes,
                     secrets=self._secrets(settings, model.name),
+                    priority_class_name=platform.priority_class_name,
+                    image_pull_secrets=platform.image_pull_secrets,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[platform.provider]),
             )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from mlstack.offline import Recording, mask
+from mlstack.offline import Recording, Secret, mask
 from tests.harness import STACKS, run_stack
 
 KUBERNETES_TYPES = {"kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"}
@@ -82,6 +85,20 @@ def test_kubernetes_resources_use_the_explicit_provider() -> None:
             assert resource.provider.startswith(provider.urn), resource.name
 
 
+def leaves(value: Any, inside_secret: bool = False) -> Iterator[tuple[Any, bool]]:
+    """Every scalar of a recorded value, and whether a Secret wraps it."""
+    if isinstance(value, Secret):
+        yield from leaves(value.value, True)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item, inside_secret)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item, inside_secret)
+    else:
+        yield value, inside_secret
+
+
 def test_secrets_stay_secret_in_the_recording() -> None:
     recording = run_stack(
         "staging",
@@ -90,3 +107,12 @@ def test_secrets_stay_secret_in_the_recording() -> None:
     shown = repr(mask([r.inputs for r in recording.resources]))
     assert "s3cr3t-value" not in shown
     assert "s3cr3t-value" not in repr(recording.resources)
+    # Declared (not dropped), and only ever as a Secret value: never in plain text.
+    found = [
+        inside
+        for resource in recording.resources
+        for value, inside in leaves(resource.inputs)
+        if isinstance(value, str) and "s3cr3t-value" in value
+    ]
+    assert found, "the secret was not declared at all"
+    assert all(found), "the secret appears in plain text in some resource's inputs"

@@ -1,9 +1,21 @@
-"""Serve models on Kubernetes: a platform per stack and a ModelService per model."""
+"""Serve models on Kubernetes: a platform per stack and a ModelService per model.
 
+`KubernetesPlatform` (provider, namespace, priority classes, headroom, cluster-autoscaler,
+registry pull secret) and `KubernetesModelService` (Deployment, Service, HPA, VPA, PDB per
+model); `ClusterAutoscaler` and `Headroom` are usable on their own. The decisions live in the
+pure builders of `components.kubernetes.specs`.
+"""
+
+from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.kubernetes.headroom import Headroom, HeadroomArgs
 from components.kubernetes.model_service import KubernetesModelService, KubernetesModelServiceArgs
 from components.kubernetes.platform import KubernetesPlatform, KubernetesPlatformArgs
 
 __all__ = [
+    "ClusterAutoscaler",
+    "ClusterAutoscalerArgs",
+    "Headroom",
+    "HeadroomArgs",
     "KubernetesModelService",
     "KubernetesModelServiceArgs",
     "KubernetesPlatform",

@@ -2,30 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kubernetes.specs.autoscaling import (
+    VPA_API_VERSION,
+    VPA_KIND,
+    check_autoscalers,
+    hpa_spec,
+    vpa_spec,
+)
+from components.kubernetes.specs.disruption import pdb_spec
+from components.kubernetes.specs.network import serving_ingress_policy
+from components.kubernetes.specs.workload import (
+    HTTP_PORT_NAME,
+    SERVICE_PORT,
+    PodReferences,
+    container_env,
+    model_deployment_spec,
+    rollout_timeout,
+)
 from components.labels import model_labels, selector_labels
 from components.settings import KubernetesSettings, ServedModel
+
+TYPE = "mlstack:kubernetes:ModelService"
 
 
 @dataclass(frozen=True)
 class KubernetesModelServiceArgs:
     model: ServedModel
+    """The model and its resolved size (replicas, resources, HPA, VPA)."""
     image: pulumi.Input[str]
+    """Pinned image reference to run (ModelImage.image_ref)."""
     namespace: pulumi.Input[str]
+    """Namespace of every object (KubernetesPlatform.namespace)."""
     environment: str
+    """Stack name; part of the labels that select the pods."""
     settings: KubernetesSettings
+    """Cluster settings (GPU scheduling)."""
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """File name -> secret value; mounted read-only under /run/secrets, never env vars."""
+    priority_class_name: pulumi.Input[str] | None = None
+    """PriorityClass of the pods (KubernetesPlatform.priority_class_name); None: none."""
+    image_pull_secrets: Sequence[pulumi.Input[str]] = ()
+    """Secrets the ServiceAccount pulls the image with (KubernetesPlatform.image_pull_secret)."""
 
 
 class KubernetesModelService(pulumi.ComponentResource):
-    """Deployment and Service for one model; `endpoint` is its in-cluster URL."""
+    """A model's ServiceAccount, Secret, Deployment, Service, HPA, VPA, PodDisruptionBudget and
+    NetworkPolicy (ingress on the serving port only).
+
+    Outputs: `endpoint` (in-cluster URL of the Service) and `deployment_name`.
+    """
 
     endpoint: pulumi.Output[str]
+    deployment_name: pulumi.Output[str]
 
     def __init__(
         self,
@@ -33,41 +67,114 @@ class KubernetesModelService(pulumi.ComponentResource):
         args: KubernetesModelServiceArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("mlstack:kubernetes:ModelService", name, None, opts)
         model = args.model
-        child = pulumi.ResourceOptions(parent=self)
+        # Refused before anything of this model is registered.
+        check_autoscalers(model.size)
+        container_env(model)
+        super().__init__(TYPE, name, None, opts)
+
         labels = model_labels(model, args.environment)
-        metadata = k8s.meta.v1.ObjectMetaArgs(
-            name=model.name, namespace=args.namespace, labels=labels
+        selector = selector_labels(model, args.environment)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def metadata(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=args.namespace, labels=labels
+            )
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=metadata(model.name),
+            automount_service_account_token=False,
+            image_pull_secrets=[
+                k8s.core.v1.LocalObjectReferenceArgs(name=secret)
+                for secret in args.image_pull_secrets
+            ]
+            or None,
+            opts=child,
         )
-        k8s.apps.v1.Deployment(
+        secret_name = None
+        if args.secrets:
+            secret = k8s.core.v1.Secret(
+                f"{name}-secrets",
+                metadata=metadata(f"{model.name}-secrets"),
+                type="Opaque",
+                string_data={
+                    file: pulumi.Output.secret(value) for file, value in args.secrets.items()
+                },
+                opts=child,
+            )
+            secret_name = secret.metadata.name
+
+        deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=metadata,
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels=selector_labels(model, args.environment)
-                ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[
-                            k8s.core.v1.ContainerArgs(name="model-server", image=args.image)
-                        ]
-                    ),
+            metadata=metadata(model.name),
+            spec=model_deployment_spec(
+                model,
+                args.image,
+                labels,
+                selector,
+                args.settings,
+                PodReferences(
+                    service_account=service_account.metadata.name,
+                    priority_class=args.priority_class_name,
+                    secret=secret_name,
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, custom_timeouts=rollout_timeout(model.startup_timeout_seconds)
+            ),
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=metadata,
+            metadata=metadata(model.name),
             spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector_labels(model, args.environment),
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+                type="ClusterIP",
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name=HTTP_PORT_NAME,
+                        port=SERVICE_PORT,
+                        target_port=HTTP_PORT_NAME,
+                        protocol="TCP",
+                        app_protocol="http",
+                    )
+                ],
             ),
             opts=child,
         )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata=metadata(model.name),
+            spec=hpa_spec(model.size, deployment.metadata.name),
+            opts=child,
+        )
+        vertical = vpa_spec(model.size, deployment.metadata.name)
+        if vertical is not None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-vpa",
+                api_version=VPA_API_VERSION,
+                kind=VPA_KIND,
+                metadata=metadata(model.name),
+                spec=vertical,
+                opts=child,
+            )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=metadata(model.name),
+            spec=pdb_spec(model.size, selector),
+            opts=child,
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata(model.name),
+            spec=serving_ingress_policy(selector),
+            opts=child,
+        )
+
+        self.deployment_name = deployment.metadata.name
         self.endpoint = pulumi.Output.concat(
             "http://", service.metadata.name, ".", args.namespace, ".svc.cluster.local"
         )
-        self.register_outputs({"endpoint": self.endpoint})
+        self.register_outputs({"endpoint": self.endpoint, "deploymentName": self.deployment_name})

@@ -100,19 +100,7 @@ def check_size(size: Size) -> list[Finding]:
         ("verticalAutoscaling", "maxAllowed", "memory"), vpa.max_allowed.memory, byte_count,
         "the VPA minimum memory",
     )  # fmt: skip
-    shared = sorted(set(vpa.controlled_resources) & hpa_resources(size))
-    if vpa_acts(size) and shared:
-        free = sorted({"cpu", "memory"} - hpa_resources(size))
-        findings.append(
-            Finding(
-                ("verticalAutoscaling", "controlledResources"),
-                list(vpa.controlled_resources),
-                f"the VPA would control {', '.join(shared)}, which the HPA scales on "
-                "(HPA and VPA must never act on the same resource)",
-                (f"controlledResources {free}" if free else "no resource left for the VPA")
-                + ", or verticalAutoscaling.updateMode 'Off' (recommendations only)",
-            )
-        )
+    findings += _autoscaler_conflicts(size)
 
     nodes = size.cluster_autoscaling.node_group
     if nodes.min > nodes.max:
@@ -122,6 +110,50 @@ def check_size(size: Size) -> list[Finding]:
                 nodes.min,
                 "clusterAutoscaling.nodeGroup.min exceeds clusterAutoscaling.nodeGroup.max",
                 f"an integer from 0 to {nodes.max}",
+            )
+        )
+    return findings
+
+
+def _autoscaler_conflicts(size: Size) -> list[Finding]:
+    """HPA and VPA acting on the same resource, reported where the opt-in happened.
+
+    CPU is the HPA's default metric, so a CPU conflict is reported at the VPA's
+    controlledResources; a memory target is the HPA's opt-in, so a memory conflict is reported
+    at autoscaling.memoryUtilization (the key a stack override most likely just set).
+    """
+    if not vpa_acts(size):
+        return []
+    vpa = size.vertical_autoscaling
+    hpa = hpa_resources(size)
+    free = sorted({"cpu", "memory"} - hpa)
+    off = "verticalAutoscaling.updateMode 'Off' (recommendations only)"
+    findings = []
+    if "cpu" in vpa.controlled_resources and "cpu" in hpa:
+        findings.append(
+            Finding(
+                ("verticalAutoscaling", "controlledResources"),
+                list(vpa.controlled_resources),
+                "the VPA would control cpu, which the HPA scales on "
+                "(HPA and VPA must never act on the same resource)",
+                (
+                    f"controlledResources {free}"
+                    if free
+                    else "verticalAutoscaling.enabled false (the HPA scales on both resources)"
+                )
+                + f", or {off}",
+            )
+        )
+    if "memory" in vpa.controlled_resources and "memory" in hpa:
+        findings.append(
+            Finding(
+                ("autoscaling", "memoryUtilization"),
+                size.autoscaling.memory_utilization,
+                "the HPA would scale on memory, which the VPA controls "
+                "(HPA and VPA must never act on the same resource)",
+                "null (no memory target)"
+                + (f", or verticalAutoscaling.controlledResources {free}" if free else "")
+                + f", or {off}",
             )
         )
     return findings

@@ -10,6 +10,8 @@ from components.settings.base import DnsLabel, PinnedImage, StrictModel
 
 # Same minor version as the cluster is what the cluster-autoscaler project asks for.
 DEFAULT_CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1"
+# The pause image of Kubernetes 1.31+ (does nothing, holds the headroom's requests).
+DEFAULT_HEADROOM_IMAGE = "registry.k8s.io/pause:3.10"
 
 
 class PriorityClassSettings(StrictModel):
@@ -40,7 +42,13 @@ class ClusterAutoscalerSettings(StrictModel):
     image: PinnedImage = Field(
         DEFAULT_CLUSTER_AUTOSCALER_IMAGE, description="Match the cluster's minor version."
     )
-    namespace: Annotated[DnsLabel, Field(description="Where the autoscaler runs.")] = "kube-system"
+    namespace: Annotated[
+        DnsLabel, Field(description="Where the autoscaler runs (an existing namespace).")
+    ] = "kube-system"
+    service_account_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="On its ServiceAccount, e.g. eks.amazonaws.com/role-arn for cloud access.",
+    )
 
 
 class Toleration(StrictModel):
@@ -78,3 +86,7 @@ class KubernetesSettings(StrictModel):
     priority_class: PriorityClassSettings = Field(default_factory=PriorityClassSettings)
     cluster_autoscaler: ClusterAutoscalerSettings = Field(default_factory=ClusterAutoscalerSettings)
     gpu: GpuScheduling = Field(default_factory=GpuScheduling)
+    headroom_image: PinnedImage = Field(
+        DEFAULT_HEADROOM_IMAGE,
+        description="Image of the headroom placeholder pods (mirror it for air-gapped clusters).",
+    )
