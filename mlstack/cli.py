@@ -225,19 +225,19 @@ def diff(
 @app.command()
 def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     """Kubernetes schema checks and the checklist rules; exit 1 on any violation."""
-    from mlstack.checks.rules import check, rules
+    from mlstack.checks.validate import checked
+    from mlstack.checks.validate import validate as run_checks
 
     with reported():
         directory = open_project(project)
         recording = record_stack(directory, environment)
-        findings = check(recording, development=is_development(environment))
+        findings = run_checks(recording, development=is_development(environment))
     for finding in findings:
         typer.echo(str(finding))
-    checked = f"{len(rules())} rules"
     if findings:
-        typer.echo(f"{environment}: {len(findings)} violations ({checked})", err=True)
+        typer.echo(f"{environment}: {len(findings)} violations ({checked()})", err=True)
         raise typer.Exit(code=FINDINGS)
-    typer.echo(f"{environment}: no violations ({checked})")
+    typer.echo(f"{environment}: no violations ({checked()})")
 
 
 @app.command()

@@ -211,7 +211,7 @@ def plain(value: Any, project_dir: Path | None = None) -> Any:
     """Secrets masked, whole-number floats (the wire format has no ints) as ints, and paths inside
     `project_dir` relative to it."""
     if isinstance(value, Secret):
-        return MASK
+        return _conceal(value.value)
     if isinstance(value, dict):
         return {key: plain(item, project_dir) for key, item in value.items()}
     if isinstance(value, list):
@@ -221,6 +221,17 @@ def plain(value: Any, project_dir: Path | None = None) -> Any:
     if isinstance(value, str) and project_dir is not None:
         return _relative(value, project_dir)
     return value
+
+
+def _conceal(value: Any) -> Any:
+    """A secret's shape (the keys of a Secret's data stay readable) with every value masked."""
+    if isinstance(value, Secret):
+        return _conceal(value.value)
+    if isinstance(value, dict):
+        return {key: _conceal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_conceal(item) for item in value]
+    return MASK
 
 
 def _relative(text: str, project_dir: Path) -> str:

@@ -110,6 +110,10 @@ def test_secrets_are_masked_in_rendered_files() -> None:
     files = rendering.render(recording, PROJECT_DIR).files
     text = "".join(files.values())
     assert "s3cr3t" not in text
+    secret = next(
+        yaml.safe_load(t) for p, t in files.items() if p.startswith("kubernetes/21-secret")
+    )
+    assert secret["stringData"] == {"api-token": "[secret]"}  # the file name shows, not the value
 
 
 def test_masking_covers_every_secret_input() -> None:
@@ -130,7 +134,7 @@ def test_masking_covers_every_secret_input() -> None:
     )
     files = rendering.render(Recording("mlstack", "qa", (resource,), {}), PROJECT_DIR).files
     secret = yaml.safe_load(files["kubernetes/21-secret.ml.iris.yaml"])
-    assert secret["stringData"] == "[secret]"
+    assert secret["stringData"] == {"token": "[secret]"}
     assert secret["data"] == {"other": "[secret]"}
 
 

@@ -236,3 +236,9 @@ def test_a_vpa_in_recommendation_mode_may_watch_the_hpa_resource() -> None:
     policy["controlledResources"] = ["cpu", "memory"]
     k8s["vpa"]["spec"]["updatePolicy"]["updateMode"] = "Off"
     assert check(recording(k8s, swarm_objects()), development=False) == []
+
+
+def test_a_leader_elected_singleton_may_recreate() -> None:
+    k8s = kubernetes_objects()
+    k8s["autoscaler"]["spec"]["strategy"] = {"type": "Recreate"}
+    assert check(recording(k8s, swarm_objects()), development=False) == []

@@ -381,9 +381,12 @@ def disruption_budget(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("K8S-PDB", pdb, message)
 
 
-@rule("K8S-ROLLING-UPDATE", "Deployments update with the RollingUpdate strategy")
+@rule("K8S-ROLLING-UPDATE", "Serving Deployments update with the RollingUpdate strategy")
 def rolling_update(inventory: Inventory) -> Iterator[Finding]:
-    for deployment in inventory.of_kind("Deployment"):
+    # Serving workloads only: a leader-elected singleton (the cluster-autoscaler) may Recreate.
+    for deployment, _ in _serving_workloads(inventory):
+        if deployment.kind != "Deployment":
+            continue
         strategy = get(deployment.spec, "strategy", "type", default="RollingUpdate")
         if strategy != "RollingUpdate":
             yield _finding("K8S-ROLLING-UPDATE", deployment, f"strategy is {strategy}")
