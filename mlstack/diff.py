@@ -14,7 +14,7 @@ import yaml
 from mlstack.render import title
 
 _MISSING = object()
-MARKDOWN_DIFF_LIMIT = 40_000  # characters of unified diff per stack; a PR comment holds 65,536
+MARKDOWN_DIFF_LIMIT = 15_000  # characters of unified diff per stack: a PR comment holds 65,536
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
