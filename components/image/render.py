@@ -1,0 +1,79 @@
+"""Dockerfile rendering: a typed spec in, Dockerfile text out (pure; no Pulumi, no files)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from components.security import RUNTIME_GID, RUNTIME_UID
+from components.settings import Framework
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES = {
+    Framework.SKLEARN: "sklearn.Dockerfile.j2",
+    Framework.ONNX: "onnx.Dockerfile.j2",
+}
+# The Dockerfile stage orchestrators run; `builder` only makes the virtualenv.
+RUNTIME_TARGET = "runtime"
+DEFAULT_GRACEFUL_TIMEOUT = 20
+HEALTHCHECK_INTERVAL = 5
+
+
+@dataclass(frozen=True)
+class DockerfileSpec:
+    """Everything a Dockerfile template may use. Paths are relative to the build context."""
+
+    model_name: str
+    model_version: str
+    framework: Framework
+    base_image: str
+    port: int
+    artifact_source: str
+    artifact_path: str
+    start_period: int
+    ca_bundle_file: str | None = None
+    graceful_timeout: int = DEFAULT_GRACEFUL_TIMEOUT
+    healthcheck_interval: int = HEALTHCHECK_INTERVAL
+    uid: int = RUNTIME_UID
+    gid: int = RUNTIME_GID
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def template(self) -> str:
+        return TEMPLATES[self.framework]
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,  # a missing variable fails instead of rendering empty
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - renders a Dockerfile, not HTML
+    )
+    # Dockerfile ENV/LABEL values: a double-quoted string with JSON escapes reads back verbatim.
+    environment.filters["quote"] = lambda value: json.dumps(str(value))
+    return environment
+
+
+def render_dockerfile(spec: DockerfileSpec) -> str:
+    values = asdict(spec)
+    values["framework"] = spec.framework.value
+    values["template"] = spec.template
+    return _environment().get_template(spec.template).render(**values)
+
+
+def requirements_for(framework: Framework) -> str:
+    """The pinned requirements an image of `framework` installs: the server's, then the
+    framework's (model_server/requirements/*.txt)."""
+    folder = resources.files("model_server") / "requirements"
+    parts = [
+        (folder / name).read_text(encoding="utf-8")
+        for name in ("server.txt", f"{framework.value}.txt")
+    ]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
