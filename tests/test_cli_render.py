@@ -62,7 +62,13 @@ def test_swarm_and_image_files_of_the_dev_stack(tmp_path: Path) -> None:
     assert "swarm/network.mlstack-dev.yaml" in tree
     assert any(path.startswith("swarm/service.") for path in tree)
     build = yaml.safe_load(tree["image/iris/build.yaml"])
-    assert build["imageName"].startswith("iris:")
+    assert build["imageName"].split(":")[0].endswith("/iris")
+    # the Dockerfile the build uses, read from the recorded build settings
+    assert build["build"]["dockerfile"] == ".mlstack/build/dev/iris/Dockerfile"
+    assert (
+        tree["image/iris/Dockerfile"] == (PROJECT_DIR / build["build"]["dockerfile"]).read_bytes()
+    )
+    assert b"\nFROM " in tree["image/iris/Dockerfile"]
     assert not any(path.startswith("kubernetes/") for path in tree)
     assert b"# resource: docker:index/service:Service" in next(
         data for path, data in tree.items() if path.startswith("swarm/service.")
