@@ -165,7 +165,7 @@ CASES: list[tuple[str, set[str], Mutation, str]] = [
      lambda k, s: set_path(s["service"], "updateConfig.order", "stop-first"),
      "Swarm service staging-iris"),
     ("swarm-monitor-too-short", {"SWARM-UPDATE"},
-     lambda k, s: set_path(s["service"], "updateConfig.monitor", "40s"),
+     lambda k, s: set_path(s["service"], "updateConfig.monitor", "15s"),
      "Swarm service staging-iris"),
     ("swarm-no-rollback-config", {"SWARM-ROLLBACK"},
      lambda k, s: s["service"].pop("rollbackConfig"), "Swarm service staging-iris"),

@@ -38,13 +38,14 @@ def _finding(rule_id: str, service: SwarmObject, message: str) -> Finding:
     return Finding(rule_id, service.label, message)
 
 
-def _healthy_after(service: SwarmObject) -> float:
-    """Longest time a failing task takes to be declared unhealthy (start period + retries)."""
+def _health_verdict_seconds(service: SwarmObject) -> float:
+    """How long the healthcheck takes to change its verdict: `retries` checks `interval` apart.
+    The start period is not counted: Swarm reports a task running only once it is healthy, and
+    the update monitor starts from there."""
     check = _container(service).get("healthcheck") or {}
-    start = duration_seconds(check.get("startPeriod")) or 0.0
     interval = duration_seconds(check.get("interval")) or DEFAULT_INTERVAL
     retries = check.get("retries") or DEFAULT_RETRIES
-    return start + interval * retries
+    return float(interval * retries)
 
 
 @rule("SWARM-HEALTHCHECK", "Services declare a healthcheck")
@@ -79,11 +80,11 @@ def update_config(inventory: Inventory) -> Iterator[Finding]:
             message = f"updateConfig.order is {update.get('order')!r}, not start-first"
             yield _finding("SWARM-UPDATE", service, message)
         monitor = duration_seconds(update.get("monitor"))
-        needed = _healthy_after(service)
+        needed = _health_verdict_seconds(service)
         if monitor is None or monitor <= needed:
             message = (
                 f"updateConfig.monitor {update.get('monitor')!r} is not longer than the "
-                f"{needed:g} s a failing task needs to turn unhealthy"
+                f"{needed:g} s the healthcheck needs for a verdict (interval x retries)"
             )
             yield _finding("SWARM-UPDATE", service, message)
 
