@@ -55,14 +55,24 @@ def recorded_build(resource: RecordedResource) -> dict[str, Any]:
 
 
 def build_image(
-    resource: RecordedResource, client: docker.DockerClient, *, tag: str | None = None
+    resource: RecordedResource,
+    client: docker.DockerClient,
+    *,
+    tag: str | None = None,
+    context: Path | None = None,
 ) -> BuiltImage:
-    """Build the recorded image; tag it `tag` (default: the recorded imageName)."""
+    """Build the recorded image; tag it `tag` (default: the recorded imageName).
+
+    `context`: a copy of the recorded context (e.g. with an edited file) to build instead, with
+    the same Dockerfile path inside it and every other recorded input unchanged.
+    """
     build = recorded_build(resource)
-    context = Path(build["context"])
-    dockerfile = Path(build.get("dockerfile") or context / "Dockerfile")
+    recorded_context = Path(build["context"])
+    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
     if not dockerfile.is_absolute():
-        dockerfile = context / dockerfile
+        dockerfile = recorded_context / dockerfile
+    dockerfile = dockerfile.relative_to(recorded_context)
+    context = context or recorded_context
     name = tag or resource.inputs["imageName"]
     log_lines: list[str] = []
     steps: list[BuildStep] = []
@@ -70,7 +80,7 @@ def build_image(
     pending: tuple[int, str] | None = None
     for chunk in client.api.build(
         path=str(context),
-        dockerfile=str(dockerfile.relative_to(context)),
+        dockerfile=str(dockerfile),
         buildargs=build.get("args") or {},
         platform=build.get("platform"),
         target=build.get("target"),

@@ -1,0 +1,296 @@
+"""The model image on the real Docker engine, built exactly as the stacks declare it.
+
+dev (sklearn) and staging's iris-onnx are recorded offline, then built from the recorded inputs
+(tests/images.py) on the offline-made base image, with this machine's CA bundle so pip inside
+the build trusts the TLS-intercepting proxy. Containers run with the small size's limits, a
+read-only root filesystem and a tmpfs /tmp, as the orchestrators run them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import docker
+import joblib
+import numpy as np
+import onnxruntime
+import pytest
+from sklearn.datasets import load_iris
+
+from components.settings import load_settings
+from components.settings.quantities import byte_count, nano_cpus
+from mlstack.offline import Recording
+from tests.harness import PROJECT_DIR, run_stack
+from tests.images import BuiltImage, build_image
+
+pytestmark = pytest.mark.engine
+
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+IMAGE_TYPE = "docker:index/image:Image"
+EXAMPLE = PROJECT_DIR / "examples" / "iris"
+META = json.loads((EXAMPLE / "iris.json").read_text())
+RUN_ID = f"mlstack-img-{uuid.uuid4().hex[:8]}"
+
+
+def small_limits() -> dict[str, Any]:
+    settings = load_settings(
+        {"orchestrator": "swarm", "size": "small", "models": [{
+            "name": "iris", "framework": "sklearn", "artifact": "examples/iris/iris.joblib",
+            "version": "1.0.0",
+        }]},
+        environment="dev",
+        project_dir=PROJECT_DIR,
+    )  # fmt: skip
+    resources = settings.models[0].size.resources
+    return {
+        "nano_cpus": nano_cpus(resources.cpu.limit),
+        "mem_limit": byte_count(resources.memory.limit),
+        "pids_limit": settings.models[0].size.swarm.pids_limit,
+    }
+
+
+def recorded(environment: str, base_image: str) -> Recording:
+    return run_stack(
+        environment,
+        config={"mlstack:image": {"baseImage": base_image, "caBundle": SYSTEM_CA_BUNDLE}},
+    )
+
+
+def image_resource(recording: Recording, model: str) -> Any:
+    (found,) = [
+        r for r in recording.of_type(IMAGE_TYPE) if Path(r.inputs["build"]["context"]).name == model
+    ]
+    return found
+
+
+def remove_image(client: docker.DockerClient, tag: str) -> None:
+    with suppress(docker.errors.ImageNotFound):
+        client.images.remove(tag)
+
+
+@pytest.fixture(scope="module")
+def dev_recording(python_base_image: str) -> Recording:
+    return recorded("dev", python_base_image)
+
+
+@pytest.fixture(scope="module")
+def sklearn_image(
+    docker_engine: docker.DockerClient, dev_recording: Recording
+) -> Iterator[BuiltImage]:
+    tag = f"{RUN_ID}/iris:dev"
+    try:
+        yield build_image(image_resource(dev_recording, "iris"), docker_engine, tag=tag)
+    finally:
+        remove_image(docker_engine, tag)
+
+
+def http(url: str, body: bytes | None = None, timeout: float = 5) -> tuple[int, bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def predict(base: str, rows: list[list[float]]) -> list[Any]:
+    status, payload = http(f"{base}/predict", json.dumps({"instances": rows}).encode())
+    assert status == 200, payload
+    return list(json.loads(payload)["predictions"])
+
+
+@contextmanager
+def serving(
+    client: docker.DockerClient, image: str, name: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[Any, str]]:
+    """The image running as orchestrators run it; yields (container, base URL on loopback)."""
+    container = client.containers.run(
+        image,
+        name=f"{RUN_ID}-{name}",
+        detach=True,
+        environment=env or {},
+        read_only=True,
+        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        ports={"8080/tcp": ("127.0.0.1", None)},
+        **small_limits(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            container.reload()
+            bindings = container.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
+            port = bindings[0]["HostPort"] if bindings else None
+            assert container.status != "exited", container.logs().decode()
+            assert time.monotonic() < deadline, "no host port published"
+            if port is None:
+                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if http(f"{base}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            container.reload()
+            assert container.status == "running", container.logs().decode()
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.2)
+        yield container, base
+    finally:
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def dev_container(
+    docker_engine: docker.DockerClient, sklearn_image: BuiltImage
+) -> Iterator[tuple[Any, str]]:
+    with serving(docker_engine, sklearn_image.tag, "iris") as running:
+        yield running
+
+
+def test_predictions_are_the_models_own(dev_container: tuple[Any, str]) -> None:
+    _, base = dev_container
+    assert predict(base, META["sample"]) == META["sample_predictions"]
+    features = load_iris().data
+    expected = joblib.load(EXAMPLE / "iris.joblib").predict(features).tolist()
+    assert predict(base, features.tolist()) == expected
+    status, payload = http(f"{base}/predict", b'{"instances": [[1, 2, 3]]}')
+    assert status == 400
+    assert json.loads(payload)["error"] == "instances[0] has 3 features; the model expects 4"
+    metrics = http(f"{base}/metrics")[1].decode()
+    assert 'mlstack_requests_total{code="200",model="iris",route="predict"} 2.0' in metrics
+    assert "mlstack_request_duration_seconds_bucket" in metrics
+    assert 'mlstack_requests_in_flight{model="iris"}' in metrics
+
+
+def test_runs_as_uid_10001_on_a_read_only_root(
+    dev_container: tuple[Any, str], sklearn_image: BuiltImage, docker_engine: docker.DockerClient
+) -> None:
+    container, _ = dev_container
+    assert docker_engine.images.get(sklearn_image.tag).attrs["Config"]["User"] == "10001:10001"
+    status = container.exec_run(["cat", "/proc/1/status"]).output.decode()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1:] == ["10001"] * 4  # real, effective, saved, filesystem
+    assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    write_app = container.exec_run(["python", "-c", "open('/app/x', 'w')"])
+    assert write_app.exit_code != 0
+    assert b"Read-only file system" in write_app.output
+    write_tmp = container.exec_run(["python", "-c", "open('/tmp/x', 'w').write('ok')"])
+    assert write_tmp.exit_code == 0
+
+
+def test_the_healthcheck_turns_healthy(dev_container: tuple[Any, str]) -> None:
+    container, _ = dev_container
+    deadline = time.monotonic() + 60
+    while True:
+        container.reload()
+        health = container.attrs["State"]["Health"]
+        if health["Status"] == "healthy":
+            break
+        assert health["Status"] == "starting", health
+        assert time.monotonic() < deadline, health
+        time.sleep(0.5)
+    assert health["Log"][-1]["ExitCode"] == 0
+
+
+def test_sigterm_drains_then_finishes_in_flight_requests(
+    docker_engine: docker.DockerClient, sklearn_image: BuiltImage
+) -> None:
+    env = {"DRAIN_SECONDS": "2", "GRACEFUL_TIMEOUT": "10"}
+    with serving(docker_engine, sklearn_image.tag, "drain", env) as (container, base):
+        host, port = base.removeprefix("http://").split(":")
+        body = json.dumps({"instances": META["sample"]}).encode()
+        # A request in flight across the signal: headers sent, body not yet complete.
+        in_flight = socket.create_connection((host, int(port)), timeout=15)
+        in_flight.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        container.kill(signal="SIGTERM")
+        time.sleep(0.3)
+        assert http(f"{base}/readyz") == (503, b"draining")  # at once, while still serving
+        time.sleep(2.5)  # past DRAIN_SECONDS: the server stopped accepting, waits for us
+        in_flight.sendall(body[10:])
+        response = b""
+        while b"\r\n\r\n" not in response or not response.endswith(b"}"):
+            chunk = in_flight.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+        in_flight.close()
+        head, _, payload = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), response
+        assert json.loads(payload)["predictions"] == META["sample_predictions"]
+        assert b"connection: close" in head.lower()
+        result = container.wait(timeout=15)
+        assert result["StatusCode"] == 0, container.logs().decode()
+        assert time.monotonic() - signalled < 10
+        logs = container.logs().decode()
+        assert "draining for 2.0 s" in logs
+
+
+def test_an_app_only_change_reuses_the_dependency_layer(
+    docker_engine: docker.DockerClient,
+    dev_recording: Recording,
+    sklearn_image: BuiltImage,
+    tmp_path: Path,
+) -> None:
+    resource = image_resource(dev_recording, "iris")
+    changed = tmp_path / "context"
+    shutil.copytree(resource.inputs["build"]["context"], changed)
+    with (changed / "model_server" / "app.py").open("a") as app:
+        app.write("\n# an app-only change\n")
+    tag = f"{RUN_ID}/iris:app-change"
+    try:
+        rebuilt = build_image(resource, docker_engine, tag=tag, context=changed)
+        for prefix in ("RUN /opt/venv/bin/pip install", "COPY --from=builder /opt/venv"):
+            assert rebuilt.step(prefix).cached, rebuilt.log
+        assert rebuilt.step("COPY model/iris.joblib").cached
+        assert not rebuilt.step("COPY model_server /app/model_server").cached
+        # The same layers, byte for byte, up to and including deps and model; then the app.
+        before = docker_engine.images.get(sklearn_image.tag).attrs["RootFS"]["Layers"]
+        after = docker_engine.images.get(tag).attrs["RootFS"]["Layers"]
+        base_image = resource.inputs["build"]["args"]["BASE_IMAGE"]
+        base = len(docker_engine.images.get(base_image).attrs["RootFS"]["Layers"])
+        shared = base + 3  # + user, venv, model
+        assert after[:shared] == before[:shared]
+        assert after[shared] != before[shared]
+    finally:
+        remove_image(docker_engine, tag)
+
+
+def test_the_onnx_image_builds_and_predicts(
+    docker_engine: docker.DockerClient, python_base_image: str
+) -> None:
+    resource = image_resource(recorded("staging", python_base_image), "iris-onnx")
+    tag = f"{RUN_ID}/iris-onnx:staging"
+    try:
+        built = build_image(resource, docker_engine, tag=tag)
+        with serving(docker_engine, built.tag, "onnx") as (container, base):
+            features = load_iris().data
+            session = onnxruntime.InferenceSession(
+                str(EXAMPLE / "iris.onnx"), providers=["CPUExecutionProvider"]
+            )
+            (expected,) = session.run(["label"], {"input": features.astype(np.float32)})
+            assert predict(base, features.tolist()) == expected.tolist()
+            assert predict(base, META["sample"]) == META["sample_predictions"]
+            assert "onnx" in container.logs().decode()
+    finally:
+        remove_image(docker_engine, tag)
