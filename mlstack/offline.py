@@ -9,6 +9,7 @@ recording, so none of them re-implements what the components declare.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import os
 import runpy
@@ -201,8 +202,16 @@ def record(
         else:
             secret_keys.difference_update(added.values)
     final = EngineConfig(values, frozenset(secret_keys))
-    # A fresh context per run: Pulumi keeps its runtime state in context variables.
-    return contextvars.Context().run(_record, project_dir, project, environment, final)
+    # A fresh context per run: Pulumi keeps its runtime state in context variables. A fresh event
+    # loop too, so a run never depends on (or leaves behind) the caller's asyncio state.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return contextvars.Context().run(_record, project_dir, project, environment, final)
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def _record(project_dir: Path, project: str, environment: str, config: EngineConfig) -> Recording:

@@ -9,6 +9,7 @@ bigger batches run in a thread so probes keep answering.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -128,6 +129,9 @@ class ModelApp:
             self.state.failure = error
             return
         self.state.inline_rows = rows
+        # The model and libraries live for the whole process: move them out of the collector's
+        # generations so a gen-2 collection during a request does not scan them.
+        gc.freeze()
         self.state.model = model
         log.info(
             "model %s %s (%s, %s features) loaded from %s in %.2f s; inline up to %d rows",

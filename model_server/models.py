@@ -40,8 +40,12 @@ def load_model(framework: Framework, path: Path) -> LoadedModel:
 
 
 def _load_sklearn(path: Path) -> LoadedModel:
-    import joblib
+    import joblib  # only the framework in use is imported
+    import sklearn
 
+    # Rows reaching predict are validated finite (model_server.validation), so scikit-learn's
+    # own per-call finiteness scan is redundant: ~15% of a one-row prediction.
+    sklearn.set_config(assume_finite=True)
     model = joblib.load(path)
     if not callable(getattr(model, "predict", None)):
         raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")

@@ -52,9 +52,14 @@ def parse_instances(body: bytes, n_features: int | None, max_rows: int) -> Matri
                     f"instances[{index}][{column}] is {_kind(value)}, expected a number"
                 )
     try:
-        return np.asarray(instances, dtype=np.float64)
+        rows = np.asarray(instances, dtype=np.float64)
     except OverflowError:
         raise BadRequestError("a number in instances is too large for a 64-bit float") from None
+    # JSON has no NaN or infinity (refused above), but 1e999 parses as inf. Every row is finite
+    # past this point, which lets the models skip their own finiteness checks.
+    if not np.isfinite(rows).all():
+        raise BadRequestError("a number in instances is too large for a 64-bit float")
+    return rows
 
 
 def _width(row: Any, index: int) -> int:

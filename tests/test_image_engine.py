@@ -112,9 +112,14 @@ def predict(base: str, rows: list[list[float]]) -> list[Any]:
 
 @contextmanager
 def serving(
-    client: docker.DockerClient, image: str, name: str, env: dict[str, str] | None = None
+    client: docker.DockerClient,
+    image: str,
+    name: str,
+    env: dict[str, str] | None = None,
+    **limits: Any,
 ) -> Iterator[tuple[Any, str]]:
-    """The image running as orchestrators run it; yields (container, base URL on loopback)."""
+    """The image running as orchestrators run it; yields (container, base URL on loopback).
+    `limits` replace the small size's (e.g. nano_cpus)."""
     container = client.containers.run(
         image,
         name=f"{RUN_ID}-{name}",
@@ -125,7 +130,7 @@ def serving(
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         ports={"8080/tcp": ("127.0.0.1", None)},
-        **small_limits(),
+        **{**small_limits(), **limits},
     )
     try:
         deadline = time.monotonic() + 60
@@ -246,13 +251,43 @@ def test_sigterm_drains_then_finishes_in_flight_requests(
         assert "draining for 2.0 s" in logs
 
 
+def test_workers_follow_the_container_cpu_limit(
+    docker_engine: docker.DockerClient, sklearn_image: BuiltImage
+) -> None:
+    """Two CPUs: two worker processes on one port, metrics summed over both (multi-process
+    files under the tmpfs /tmp), and a clean stop of both on SIGTERM."""
+    env = {"DRAIN_SECONDS": "0.5"}
+    with serving(docker_engine, sklearn_image.tag, "workers", env, nano_cpus=2_000_000_000) as (
+        container,
+        base,
+    ):
+        for _ in range(10):
+            assert predict(base, META["sample"]) == META["sample_predictions"]
+        metrics = http(f"{base}/metrics")[1].decode()
+        assert 'mlstack_requests_total{code="200",model="iris",route="predict"} 10.0' in metrics
+        count_workers = (
+            "import glob, os; me = f'/proc/{os.getpid()}/cmdline'; "
+            "print(sum(b'spawn_main' in open(p, 'rb').read()"
+            " for p in glob.glob('/proc/[0-9]*/cmdline') if p != me))"
+        )
+        workers = container.exec_run(["python", "-c", count_workers]).output
+        assert int(workers) == 2, workers  # spawned worker processes under the supervisor
+        container.kill(signal="SIGTERM")
+        assert container.wait(timeout=15)["StatusCode"] == 0
+        logs = container.logs().decode()
+        assert "with 2 workers" in logs
+        assert logs.count("draining for 0.5 s") == 2, logs
+
+
 def test_an_app_only_change_reuses_the_dependency_layer(
     docker_engine: docker.DockerClient,
-    dev_recording: Recording,
+    python_base_image: str,
     sklearn_image: BuiltImage,
     tmp_path: Path,
 ) -> None:
-    resource = image_resource(dev_recording, "iris")
+    # Recorded again so the context on disk is this recording's, whatever ran in between.
+    resource = image_resource(recorded("dev", python_base_image), "iris")
+    assert resource.inputs["imageName"] == sklearn_image.recorded_name  # the same context
     changed = tmp_path / "context"
     shutil.copytree(resource.inputs["build"]["context"], changed)
     with (changed / "model_server" / "app.py").open("a") as app:

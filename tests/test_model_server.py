@@ -137,7 +137,8 @@ def test_valid_instances_become_a_float_matrix() -> None:
         (b'{"instances": [[1, 2, 3, "4"]]}', "instances[0][3] is a string, expected a number"),
         (b'{"instances": [[1, 2, 3, true]]}', "instances[0][3] is a boolean, expected a number"),
         (b'{"instances": [[1, 2, 3, null]]}', "instances[0][3] is null, expected a number"),
-        (b'{"instances": [[1, 2, 3, 4]] , "x": 1e999}', None),  # extra keys are ignored
+        (b'{"instances": [[1, 2, 3, 4]], "x": 1}', None),  # extra keys are ignored
+        (b'{"instances": [[1, 2, 3, 1e999]]}', "too large for a 64-bit float"),
         (b'{"instances": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]}', "at most 2 per request"),
     ],
 )

@@ -229,6 +229,13 @@ BAD_CONFIGS = [
         id="autoscaler-without-node-group",
     ),
     pytest.param(
+        {"models": [{**IRIS, "env": {"PORT": "9000", "LOG_LEVEL": "info"}}]},
+        "Pulumi.staging.yaml: mlstack:models[0].env.PORT: set by mlstack itself (the model "
+        "server contract) (got '9000'); allowed: any name but MODEL_NAME, MODEL_VERSION, "
+        "MODEL_PATH, PORT, GRACEFUL_TIMEOUT",
+        id="reserved-env",
+    ),
+    pytest.param(
         {"models": "[{name: iris"},
         "Pulumi.staging.yaml: mlstack:models: expected structured YAML (got '[{name: iris'); "
         "allowed: a YAML mapping or list",

@@ -24,6 +24,7 @@ from components.settings.presets import (
 )
 from components.settings.size import Size
 from components.settings.stack import (
+    RESERVED_ENV,
     ModelConfig,
     Orchestrator,
     ServedModel,
@@ -208,6 +209,14 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                 )
             )  # fmt: skip
         seen.setdefault(model.name, index)
+        for variable in sorted(set(model.env) & set(RESERVED_ENV)):
+            problems.append(
+                Problem(
+                    source, f"{key}models[{index}].env.{variable}",
+                    "set by mlstack itself (the model server contract)",
+                    f"any name but {', '.join(RESERVED_ENV)}", model.env[variable],
+                )
+            )  # fmt: skip
         artifact = project_dir / model.artifact
         if not artifact.is_file():
             problems.append(

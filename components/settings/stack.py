@@ -15,6 +15,9 @@ from components.settings.kubernetes import KubernetesSettings
 from components.settings.size import Size
 from components.settings.swarm import SwarmSettings
 
+# Environment variables the model server contract defines; mlstack sets them, a model's env may not.
+RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_PATH", "PORT", "GRACEFUL_TIMEOUT")
+
 # Derived names add up to 22 characters ("-headroom", "-vpa", ...): 40 keeps them under 63.
 MODEL_NAME_MAX = 40
 

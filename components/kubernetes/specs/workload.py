@@ -23,6 +23,7 @@ from components.security import SECRET_FILE_MODE, SECRETS_DIR
 from components.settings import KubernetesSettings, ServedModel
 from components.settings.kubernetes import GpuScheduling
 from components.settings.size import Resources
+from components.settings.stack import RESERVED_ENV
 
 CONTAINER_NAME = "model-server"
 HTTP_PORT_NAME = "http"
@@ -35,7 +36,7 @@ SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 # Nodes labelled with the OS by the kubelet; the image is linux/*.
 LINUX_NODES: Mapping[str, str] = {"kubernetes.io/os": "linux"}
 # Env vars the component sets from the model and the shutdown timing; a model's `env` must not.
-RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "PORT", "GRACEFUL_TIMEOUT")
+# The loader refuses these in models[].env already; the guard below is for programmatic callers.
 
 
 @dataclass(frozen=True)
