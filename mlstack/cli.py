@@ -20,13 +20,7 @@ from mlstack import diff as diffing
 from mlstack import render as rendering
 from mlstack.errors import CliError
 from mlstack.newstack import NewStackOptions, new_stack
-from mlstack.project import (
-    close_event_loop_at_exit,
-    is_development,
-    open_project,
-    record_stack,
-    require_stack,
-)
+from mlstack.project import is_development, open_project, record_stack, require_stack
 from mlstack.stackfile import stack_path
 
 FINDINGS = 1
@@ -68,7 +62,6 @@ class Format(StrEnum):
 @app.callback()
 def main() -> None:
     """Generate stack files, render and diff them offline, validate them, deploy them."""
-    close_event_loop_at_exit()
 
 
 @contextmanager

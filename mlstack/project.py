@@ -6,8 +6,6 @@ project directory (it goes first on sys.path), and every resource comes from the
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import re
 import sys
 from collections.abc import Mapping
@@ -83,18 +81,6 @@ def program_error_lines(error: BaseException) -> list[str]:
     if isinstance(problems, list) and all(isinstance(line, str) for line in problems):
         return str(error).splitlines()  # SettingsError: a header, then one line per problem
     return [f"the Pulumi program failed: {type(error).__name__}: {error}"]
-
-
-def close_event_loop_at_exit() -> None:
-    """Close the event loop the recorder ran on before the interpreter tears down; left to the
-    garbage collector at shutdown, it prints an 'Invalid file descriptor' traceback."""
-
-    def close() -> None:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if not loop.is_running():
-            loop.close()
-
-    atexit.register(close)
 
 
 # Stacks the checklist treats as development: one replica may serve, state may stay local.

@@ -122,9 +122,8 @@ def _render_in_subprocess(
 
 def worker(argv: list[str]) -> int:
     """The subprocess side: render one stack of the checkout into a directory."""
-    from mlstack.project import close_event_loop_at_exit, open_project, record_stack
+    from mlstack.project import open_project, record_stack
 
-    close_event_loop_at_exit()
     project_dir, environment, out = argv
     try:
         project = open_project(Path(project_dir))
