@@ -1,0 +1,27 @@
+"""The checklist rules (CHECKLIST.md) over a stack's recording, Kubernetes and Swarm.
+
+Rules live in kubernetes_rules.py and swarm_rules.py and register themselves with an ID;
+`check` runs every one of them. Each finding names the rule, the object and what is wrong.
+"""
+
+from __future__ import annotations
+
+from mlstack.checks import kubernetes_rules, swarm_rules
+from mlstack.checks.base import RULES, Finding, Rule
+from mlstack.checks.inventory import build
+from mlstack.offline import Recording
+
+# Importing the rule modules registers their rules; keep the names referenced.
+RULE_MODULES = (kubernetes_rules, swarm_rules)
+
+
+def check(recording: Recording, *, development: bool) -> list[Finding]:
+    inventory = build(recording, development=development)
+    findings: set[Finding] = set()
+    for registered in RULES.values():
+        findings.update(registered.check(inventory))
+    return sorted(findings, key=lambda f: (f.rule, f.resource, f.message))
+
+
+def rules() -> list[Rule]:
+    return sorted(RULES.values(), key=lambda r: r.id)

@@ -1,0 +1,325 @@
+"""The `mlstack` command: generate stack files, render, diff and validate offline, deploy.
+
+Exit codes: 0 success; 1 a finding (validate found violations, diff --exit-code found a
+difference, reference --check found README out of date); 2 an error (unknown stack, invalid
+config, existing file, bad git ref, missing Pulumi CLI, ...), reported on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlstack import deploy, revision
+from mlstack import diff as diffing
+from mlstack import render as rendering
+from mlstack.errors import CliError
+from mlstack.newstack import NewStackOptions, new_stack
+from mlstack.project import is_development, open_project, record_stack, require_stack
+from mlstack.stackfile import stack_path
+
+FINDINGS = 1
+ERROR = 2
+
+app = typer.Typer(
+    name="mlstack",
+    help="Autoscaled ML model serving on Kubernetes or Docker Swarm, with Pulumi.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Environment = Annotated[str, typer.Argument(help="The stack: Pulumi.<ENV>.yaml.", metavar="ENV")]
+ProjectDir = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        envvar="MLSTACK_PROJECT",
+        help="The Pulumi project directory (holds Pulumi.yaml).",
+        file_okay=False,
+    ),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+InstallPulumi = Annotated[
+    bool,
+    typer.Option(
+        "--install-pulumi",
+        help="Download the Pulumi CLI from get.pulumi.com when it is missing.",
+    ),
+]
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+
+
+@app.callback()
+def main() -> None:
+    """Generate stack files, render and diff them offline, validate them, deploy them."""
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """CliError -> its lines on stderr and exit code 2, without a traceback."""
+    try:
+        yield
+    except CliError as error:
+        for line in error.lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(code=ERROR) from None
+
+
+@app.command("new-stack")
+def new_stack_command(
+    environment: Environment,
+    orchestrator: Annotated[
+        str, typer.Option(help="Where the models are served: kubernetes or swarm.")
+    ],
+    size: Annotated[
+        str, typer.Option(help="Size preset in stacks/presets/: small, medium, large or gpu.")
+    ],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            help="A model, as name=..,framework=..,artifact=..,version=..[,size=..]"
+            "[,publishedPort=..][,env.KEY=..][,overrides.KEY=..]. Repeat for more models."
+        ),
+    ],
+    description: Annotated[
+        list[str] | None,
+        typer.Option(help="A line of the comment at the top of the file. Repeatable."),
+    ] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Registry images are named under, e.g. ghcr.io/acme/ml.")
+    ] = None,
+    push: Annotated[bool, typer.Option(help="Push the images to --registry.")] = False,
+    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace.")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubernetes kubeconfig context.")] = None,
+    cluster_autoscaler: Annotated[
+        str | None,
+        typer.Option(
+            help="Deploy the Kubernetes cluster-autoscaler for this cloud node group.",
+            metavar="NODE_GROUP",
+        ),
+    ] = None,
+    cloud_provider: Annotated[
+        str | None, typer.Option(help="cluster-autoscaler --cloud-provider (aws, gce, ...).")
+    ] = None,
+    docker_host: Annotated[
+        str | None, typer.Option(help="Swarm manager's Docker endpoint, e.g. ssh://admin@m1.")
+    ] = None,
+    endpoint_mode: Annotated[
+        str | None, typer.Option(help="Swarm endpoint mode: vip or dnsrr (engines without IPVS).")
+    ] = None,
+    publish_mode: Annotated[
+        str | None, typer.Option(help="Swarm publish mode: ingress or host.")
+    ] = None,
+    proxy: Annotated[
+        bool | None,
+        typer.Option("--proxy/--no-proxy", help="Swarm: a reverse proxy in front of the models."),
+    ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(help="A size key for every model, e.g. replicas.max=10. Repeatable."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any mlstack: key, dotted, e.g. swarm.network.encrypted=true."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing stack file.")] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Write Pulumi.ENV.yaml from stacks/templates/, validated before it is written."""
+    with reported():
+        directory = open_project(project)
+        options = NewStackOptions(
+            environment=environment,
+            orchestrator=orchestrator,
+            size=size,
+            models=model,
+            description=description or [],
+            registry=registry,
+            push=push,
+            namespace=namespace,
+            context=context,
+            cluster_autoscaler=cluster_autoscaler,
+            cloud_provider=cloud_provider,
+            docker_host=docker_host,
+            endpoint_mode=endpoint_mode,
+            publish_mode=publish_mode,
+            proxy=proxy,
+            overrides=override or [],
+            settings=set_ or [],
+        )
+        written = new_stack(options, directory, force=force)
+    typer.echo(f"wrote {written}; check it offline with: mlstack validate {environment}")
+
+
+@app.command()
+def render(
+    environment: Environment,
+    out: Annotated[
+        Path, typer.Option(help="Directory to write (replaced if it holds an earlier render).")
+    ],
+    project: ProjectDir = Path("."),
+) -> None:
+    """Run the program offline and write one YAML document per resource under OUT."""
+    with reported():
+        directory = open_project(project)
+        result = rendering.render(record_stack(directory, environment), directory)
+        rendering.write(result, out)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    counts: dict[str, int] = {}
+    for path in result.files:
+        top = path.split("/", 1)[0] if "/" in path else "."
+        counts[top] = counts.get(top, 0) + 1
+    parts = ", ".join(f"{top}: {count}" for top, count in sorted(counts.items()))
+    typer.echo(f"rendered {len(result.files)} files to {out} ({parts})")
+
+
+@app.command()
+def diff(
+    environment: Environment,
+    base: Annotated[str, typer.Option(help="The git revision to compare with, e.g. main.")],
+    output_format: Annotated[
+        Format, typer.Option("--format", help="text, or markdown for a PR comment.")
+    ] = Format.TEXT,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with 1 when the stack differs.")
+    ] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Render the base revision and the working tree; report what changed."""
+    with reported():
+        directory = open_project(project)
+        base_revision = revision.resolve(directory, base)
+        before = revision.render_revision(directory, environment, base_revision)
+        if stack_path(directory, environment).is_file():
+            head = rendering.render(record_stack(directory, environment), directory).files
+        elif before is not None:
+            head = {}  # the change removes the stack
+        else:
+            require_stack(directory, environment)  # raises: unknown in both revisions
+            head = {}
+        result = diffing.compare(environment, base_revision.label, before or {}, head)
+    formatter = diffing.format_markdown if output_format is Format.MARKDOWN else diffing.format_text
+    typer.echo(formatter(result), nl=False)
+    if exit_code and result.has_changes:
+        raise typer.Exit(code=FINDINGS)
+
+
+@app.command()
+def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
+    """Kubernetes schema checks and the checklist rules; exit 1 on any violation."""
+    from mlstack.checks.validate import checked
+    from mlstack.checks.validate import validate as run_checks
+
+    with reported():
+        directory = open_project(project)
+        recording = record_stack(directory, environment)
+        findings = run_checks(recording, development=is_development(environment))
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        typer.echo(f"{environment}: {len(findings)} violations ({checked()})", err=True)
+        raise typer.Exit(code=FINDINGS)
+    typer.echo(f"{environment}: no violations ({checked()})")
+
+
+@app.command()
+def reference(
+    write: Annotated[bool, typer.Option(help="Update the block in README.md.")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Exit 1 when README.md's block is out of date.")
+    ] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Print the config reference generated from the settings model (README.md's block)."""
+    with reported():
+        directory = open_project(project)
+        from mlstack.reference import BEGIN, END, reference_markdown, update_readme
+
+        readme = directory / "README.md"
+        if write or check:
+            text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+            if BEGIN not in text or END not in text:
+                raise CliError(f"{readme}: no config-reference block ({BEGIN} ... {END})")
+        if check:
+            current = text[text.index(BEGIN) : text.index(END) + len(END)]
+            if current != reference_markdown():
+                typer.echo(f"{readme}: config reference is out of date; run with --write")
+                raise typer.Exit(code=FINDINGS)
+            typer.echo(f"{readme}: config reference is current")
+            return
+        if write:
+            changed = update_readme(readme)
+            typer.echo(f"{readme}: {'updated' if changed else 'already current'}")
+            return
+    typer.echo(reference_markdown())
+
+
+def _deploy(
+    operation: deploy.Operation,
+    environment: str,
+    project: Path,
+    *,
+    yes: bool,
+    install: bool,
+    show_diff: bool,
+) -> None:
+    with reported():
+        deploy.run(
+            operation,
+            open_project(project),
+            environment,
+            yes=yes,
+            install=install,
+            diff=show_diff,
+            echo=lambda text: typer.echo(text, nl=not text.endswith("\n")),
+            confirm=lambda question: typer.confirm(question, default=False),
+        )
+
+
+@app.command()
+def up(
+    environment: Environment,
+    yes: Yes = False,
+    install_pulumi: InstallPulumi = False,
+    show_diff: Annotated[bool, typer.Option("--diff", help="Show property diffs.")] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Deploy the stack (pulumi up through the Automation API)."""
+    _deploy("up", environment, project, yes=yes, install=install_pulumi, show_diff=show_diff)
+
+
+@app.command()
+def preview(
+    environment: Environment,
+    install_pulumi: InstallPulumi = False,
+    show_diff: Annotated[bool, typer.Option("--diff", help="Show property diffs.")] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Show what `up` would change (needs the cluster or engine to be reachable)."""
+    _deploy("preview", environment, project, yes=True, install=install_pulumi, show_diff=show_diff)
+
+
+@app.command()
+def destroy(
+    environment: Environment,
+    yes: Yes = False,
+    install_pulumi: InstallPulumi = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Delete every resource of the stack."""
+    _deploy("destroy", environment, project, yes=yes, install=install_pulumi, show_diff=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,163 @@
+"""`mlstack up | preview | destroy`: the real deployment, through Pulumi's Automation API.
+
+These are the only commands that need the Pulumi CLI (the engine). It is looked for first, and
+when it is missing the user is told so and how to get it before anything else happens.
+
+State: PULUMI_BACKEND_URL when set; otherwise development stacks keep theirs in the project
+(`file://<project>/.mlstack/state`, gitignored) and every other stack uses the backend
+`pulumi login` chose. The file backend encrypts secrets with a passphrase
+(PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pulumi import automation as auto
+
+from mlstack.errors import CliError
+from mlstack.project import is_development, require_stack
+
+Operation = Literal["up", "preview", "destroy"]
+INSTALL_COMMAND = "curl -fsSL https://get.pulumi.com | sh"
+INSTALL_SCRIPT = "https://get.pulumi.com/install.sh"
+STATE_DIR = ".mlstack/state"
+
+
+def missing_cli_message() -> list[str]:
+    return [
+        "the Pulumi CLI (`pulumi`, the deployment engine) is not installed: it is not on PATH "
+        "nor in ~/.pulumi/bin.",
+        f"Install it with `{INSTALL_COMMAND}` and put ~/.pulumi/bin on PATH, or run this "
+        "command again with --install-pulumi.",
+        "render, diff and validate work without it.",
+    ]
+
+
+def locate_pulumi() -> Path | None:
+    """The `pulumi` executable: on PATH, in ~/.pulumi/bin (get.pulumi.com's default), or the
+    newest one the Automation API installed under ~/.pulumi/versions/."""
+    found = shutil.which("pulumi")
+    if found:
+        return Path(found)
+    home = Path.home() / ".pulumi"
+    candidates = [home / "bin" / "pulumi"]
+    candidates += sorted((home / "versions").glob("*/bin/pulumi"), reverse=True)
+    return next((path for path in candidates if os.access(path, os.X_OK)), None)
+
+
+def pulumi_command(*, install: bool) -> auto.PulumiCommand:
+    path = locate_pulumi()
+    if path is None and not install:
+        raise CliError(*missing_cli_message())
+    try:
+        if path is None:
+            return auto.PulumiCommand.install()
+        return auto.PulumiCommand(root=str(path.parent.parent))
+    except auto.InvalidVersionError as error:
+        raise CliError(f"the Pulumi CLI at {path} is too old for this SDK: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the installer raises whatever its download hits
+        raise CliError(
+            f"could not install the Pulumi CLI: downloading {INSTALL_SCRIPT} failed "
+            f"({type(error).__name__}: {error}).",
+            f"This network may not reach get.pulumi.com; where it can: {INSTALL_COMMAND}",
+        ) from None
+
+
+@dataclass(frozen=True)
+class Backend:
+    env_vars: dict[str, str]
+    notes: list[str]
+
+
+def backend(project: Path, environment: str) -> Backend:
+    """Environment variables for the Pulumi CLI: where state lives and how secrets are sealed."""
+    env_vars: dict[str, str] = {}
+    notes: list[str] = []
+    if os.environ.get("PULUMI_BACKEND_URL"):
+        return Backend(env_vars, notes)
+    if not is_development(environment):
+        notes.append(
+            f"state of {environment}: the backend of `pulumi login` (set PULUMI_BACKEND_URL "
+            "to choose another)"
+        )
+        return Backend(env_vars, notes)
+    state = project / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    env_vars["PULUMI_BACKEND_URL"] = state.as_uri()
+    notes.append(f"state of {environment}: {state} (set PULUMI_BACKEND_URL to choose another)")
+    if not (
+        "PULUMI_CONFIG_PASSPHRASE" in os.environ or "PULUMI_CONFIG_PASSPHRASE_FILE" in os.environ
+    ):
+        env_vars["PULUMI_CONFIG_PASSPHRASE"] = ""
+        notes.append(
+            f"secrets of {environment} are sealed with an empty passphrase; set "
+            "PULUMI_CONFIG_PASSPHRASE (or _FILE) to choose one"
+        )
+    return Backend(env_vars, notes)
+
+
+def run(
+    operation: Operation,
+    project: Path,
+    environment: str,
+    *,
+    yes: bool,
+    install: bool,
+    diff: bool,
+    echo: Callable[[str], None],
+    confirm: Callable[[str], bool],
+) -> None:
+    require_stack(project, environment)
+    command = pulumi_command(install=install)
+    settings = backend(project, environment)
+    for note in settings.notes:
+        echo(f"mlstack: {note}")
+    try:
+        stack = auto.create_or_select_stack(
+            stack_name=environment,
+            work_dir=str(project),
+            opts=auto.LocalWorkspaceOptions(
+                work_dir=str(project), env_vars=settings.env_vars, pulumi_command=command
+            ),
+        )
+        if operation == "preview":
+            stack.preview(diff=diff, on_output=echo)
+            return
+        if not yes:
+            _confirm_change(operation, stack, environment, diff, echo, confirm)
+        if operation == "up":
+            stack.up(diff=diff, on_output=echo)
+        else:
+            stack.destroy(on_output=echo)
+    except auto.CommandError as error:
+        raise CliError(f"pulumi {operation} {environment} failed:", *_tail(str(error))) from None
+
+
+def _confirm_change(
+    operation: Operation,
+    stack: auto.Stack,
+    environment: str,
+    diff: bool,
+    echo: Callable[[str], None],
+    confirm: Callable[[str], bool],
+) -> None:
+    if not sys.stdin.isatty():
+        raise CliError(f"{operation} changes stack {environment}: pass --yes to confirm it")
+    if operation == "up":
+        stack.preview(diff=diff, on_output=echo)
+    else:
+        stack.preview_destroy(on_output=echo)
+    question = "Deploy these changes" if operation == "up" else "Destroy every resource"
+    if not confirm(f"{question} of stack {environment}?"):
+        raise CliError(f"{operation} {environment}: cancelled; nothing changed")
+
+
+def _tail(text: str, lines: int = 30) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()][-lines:]

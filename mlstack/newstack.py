@@ -1,0 +1,348 @@
+"""`mlstack new-stack`: options -> a commented Pulumi.<env>.yaml, validated before it is written.
+
+The file comes from the Jinja2 template stacks/templates/stack.yaml.j2. What it says is checked
+twice before anything touches the disk: the written YAML must read back as exactly the config
+the options asked for, and that config must pass the settings model the program uses
+(components.settings.load_settings), so a generated stack never fails later on a typo.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from mlstack.errors import CliError
+from mlstack.project import check_stack_name
+from mlstack.stackfile import stack_path
+from mlstack.yamltext import block, quote
+
+TEMPLATE = "stack.yaml.j2"
+NAMESPACE = "mlstack"
+# Secret keys never go into a stack file in plain text.
+SECRET_KEYS = ("secrets", "registryPassword")
+# The order sections appear in; anything else (rejected by validation) is written after them.
+SECTIONS = ("orchestrator", "size", "models", "overrides", "image", "kubernetes", "swarm")
+_INTEGER = re.compile(r"^-?[0-9]+$")
+_FLOAT = re.compile(r"^-?[0-9]*\.[0-9]+([eE][-+]?[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class NewStackOptions:
+    """What `mlstack new-stack` was asked for, as given on the command line."""
+
+    environment: str
+    orchestrator: str
+    size: str
+    models: list[str]
+    description: list[str] = field(default_factory=list)
+    registry: str | None = None
+    push: bool = False
+    namespace: str | None = None
+    context: str | None = None
+    cluster_autoscaler: str | None = None
+    cloud_provider: str | None = None
+    docker_host: str | None = None
+    endpoint_mode: str | None = None
+    publish_mode: str | None = None
+    proxy: bool | None = None
+    overrides: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+
+
+KUBERNETES_OPTIONS = {
+    "namespace": "--namespace",
+    "context": "--context",
+    "cluster_autoscaler": "--cluster-autoscaler",
+    "cloud_provider": "--cloud-provider",
+}
+SWARM_OPTIONS = {
+    "docker_host": "--docker-host",
+    "endpoint_mode": "--endpoint-mode",
+    "publish_mode": "--publish-mode",
+    "proxy": "--proxy/--no-proxy",
+}
+
+
+def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -> Path:
+    """Write Pulumi.<env>.yaml into `project`; CliError when it exists (without `force`), when an
+    option does not fit, or when the settings model refuses the result."""
+    check_stack_name(options.environment)
+    target = stack_path(project, options.environment)
+    if target.exists() and not force:
+        raise CliError(f"{target} already exists; pass --force to replace it")
+    text = render_stack_file(options, project)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def render_stack_file(options: NewStackOptions, project: Path) -> str:
+    """The stack file's text, validated; nothing is written."""
+    config = stack_config(options)
+    text = _template().render(
+        environment=options.environment,
+        description=options.description,
+        command=command_lines(options),
+        sections=[key for key in SECTIONS if key in config],
+        extra=[key for key in config if key not in SECTIONS],
+        config=config,
+        orchestrators=_orchestrators(),
+        sizes=_sizes(),
+    )
+    written = (yaml.safe_load(text) or {}).get("config", {})
+    expected = {f"{NAMESPACE}:{key}": value for key, value in config.items()}
+    if written != expected:  # the template lost or changed a value: a bug, never the user's
+        raise CliError(f"internal error: {TEMPLATE} wrote {written!r}, expected {expected!r}")
+    _validate(config, options.environment, project)
+    return text
+
+
+def stack_config(options: NewStackOptions) -> dict[str, Any]:
+    """The `mlstack:` keys (namespace stripped) the options ask for, in the order written."""
+    _check_orchestrator_options(options)
+    if not options.models:
+        raise CliError(
+            "--model is required (one per model), e.g. --model "
+            "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"
+        )
+    config: dict[str, Any] = {
+        "orchestrator": options.orchestrator,
+        "size": options.size,
+        "models": [parse_model(spec) for spec in options.models],
+    }
+    overrides: dict[str, Any] = {}
+    for assignment in options.overrides:
+        key, value = _assignment(assignment, "--override")
+        _set_path(overrides, key, scalar(value), "--override")
+    if overrides:
+        config["overrides"] = overrides
+    image: dict[str, Any] = {}
+    if options.registry is not None:
+        image["registry"] = options.registry
+    if options.push:
+        image["push"] = True
+    if image:
+        config["image"] = image
+    if options.orchestrator == "kubernetes":
+        kubernetes = _kubernetes_section(options)
+        if kubernetes:
+            config["kubernetes"] = kubernetes
+    if options.orchestrator == "swarm":
+        swarm = _swarm_section(options)
+        if swarm:
+            config["swarm"] = swarm
+    for assignment in options.settings:
+        key, value = _assignment(assignment, "--set")
+        if key.split(".", 1)[0] in SECRET_KEYS:
+            raise CliError(
+                f"--set {key}: secrets never go into a stack file; after new-stack run "
+                f"`pulumi config set --secret {NAMESPACE}:{key.split('.', 1)[0]} ...`"
+            )
+        _set_path(config, key, scalar(value), "--set")
+    return config
+
+
+def parse_model(spec: str) -> dict[str, Any]:
+    """`name=iris,framework=sklearn,...,env.KEY=V,overrides.replicas.max=4` -> a models entry.
+    Keys are the stack file's (camelCase); integer keys become integers, the rest stay text."""
+    model: dict[str, Any] = {}
+    for part in spec.split(","):
+        key, value = _assignment(part.strip(), "--model")
+        top = key.split(".", 1)[0]
+        parsed: Any = value
+        if "." in key and top == "overrides":
+            parsed = scalar(value)
+        elif "." not in key and top in _integer_model_keys() and _INTEGER.match(value):
+            parsed = int(value)
+        _set_path(model, key, parsed, "--model")
+    order = [*_model_keys(), *model]
+    return {key: model[key] for key in dict.fromkeys(order) if key in model}
+
+
+def scalar(text: str) -> Any:
+    """A command-line value: JSON for lists and mappings, integers, decimals and true/false as
+    such, anything else (`Off`, `1.0.0`) as text. YAML's own rules would turn `Off` into false."""
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CliError(f"{text}: not valid JSON ({error})") from None
+    if _INTEGER.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def command_lines(options: NewStackOptions) -> list[str]:
+    """The new-stack command that writes this file again, one option group per line."""
+    groups: list[list[str]] = [
+        [
+            "mlstack new-stack",
+            shlex.quote(options.environment),
+            "--orchestrator",
+            shlex.quote(options.orchestrator),
+            "--size",
+            shlex.quote(options.size),
+        ]
+    ]
+    groups += [["--description", shlex.quote(line)] for line in options.description]
+    groups += [["--model", shlex.quote(_model_spec(parse_model(spec)))] for spec in options.models]
+    image = [["--registry", shlex.quote(options.registry)]] if options.registry else []
+    image += [["--push"]] if options.push else []
+    if image:
+        groups.append([word for group in image for word in group])
+    platform: list[str] = []
+    for name, flag in {**KUBERNETES_OPTIONS, **SWARM_OPTIONS}.items():
+        value = getattr(options, name)
+        if isinstance(value, bool):
+            platform.append(flag.split("/")[0 if value else 1])
+        elif value is not None:
+            platform += [flag, shlex.quote(value)]
+    if platform:
+        groups.append(platform)
+    groups += [["--override", shlex.quote(item)] for item in options.overrides]
+    groups += [["--set", shlex.quote(item)] for item in options.settings]
+    lines = [" ".join(group) for group in groups]
+    lines = lines[:1] + ["  " + line for line in lines[1:]]
+    return [line + " \\" for line in lines[:-1]] + lines[-1:]
+
+
+def _model_spec(model: dict[str, Any]) -> str:
+    return ",".join(f"{key}={_spec_value(value)}" for key, value in _flatten(model))
+
+
+def _spec_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        if isinstance(item, dict) and item:
+            pairs += _flatten(item, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", item))
+    return pairs
+
+
+def _check_orchestrator_options(options: NewStackOptions) -> None:
+    other = {"kubernetes": SWARM_OPTIONS, "swarm": KUBERNETES_OPTIONS}.get(options.orchestrator)
+    for name, flag in (other or {}).items():
+        if getattr(options, name) is not None:
+            raise CliError(
+                f"{flag} does not apply to --orchestrator {options.orchestrator} "
+                f"(set any key with --set if you mean it)"
+            )
+    if options.cloud_provider is not None and options.cluster_autoscaler is None:
+        raise CliError("--cloud-provider needs --cluster-autoscaler NODE_GROUP")
+
+
+def _kubernetes_section(options: NewStackOptions) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    if options.context is not None:
+        section["context"] = options.context
+    if options.namespace is not None:
+        section["namespace"] = options.namespace
+    if options.cluster_autoscaler is not None:
+        autoscaler: dict[str, Any] = {"enabled": True}
+        if options.cloud_provider is not None:
+            autoscaler["cloudProvider"] = options.cloud_provider
+        autoscaler["nodeGroup"] = options.cluster_autoscaler
+        section["clusterAutoscaler"] = autoscaler
+    return section
+
+
+def _swarm_section(options: NewStackOptions) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    if options.docker_host is not None:
+        section["dockerHost"] = options.docker_host
+    if options.endpoint_mode is not None:
+        section["endpointMode"] = options.endpoint_mode
+    if options.publish_mode is not None:
+        section["publishMode"] = options.publish_mode
+    if options.proxy is not None:
+        section["proxy"] = {"enabled": options.proxy}
+    return section
+
+
+def _assignment(text: str, option: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key or any(not part for part in key.split(".")):
+        raise CliError(f"{option} {text!r}: expected KEY=VALUE (KEY may be dotted: a.b.c)")
+    return key, value
+
+
+def _set_path(target: dict[str, Any], dotted: str, value: Any, option: str) -> None:
+    *parents, last = dotted.split(".")
+    node = target
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise CliError(f"{option} {dotted}: {part} is already a value, not a mapping")
+        node = child
+    node[last] = value
+
+
+def _validate(config: dict[str, Any], environment: str, project: Path) -> None:
+    from components.settings import SettingsError, load_settings
+
+    try:
+        load_settings(config, environment=environment, project_dir=project)
+    except SettingsError as error:
+        raise CliError(*str(error).splitlines(), "nothing was written") from None
+
+
+def _model_keys() -> list[str]:
+    from components.settings.stack import ModelConfig
+
+    return [field.alias or name for name, field in ModelConfig.model_fields.items()]
+
+
+def _integer_model_keys() -> set[str]:
+    from components.settings.stack import ModelConfig
+
+    return {
+        field.alias or name
+        for name, field in ModelConfig.model_fields.items()
+        if field.annotation is int or int in typing.get_args(field.annotation)
+    }
+
+
+def _orchestrators() -> list[str]:
+    from components.settings import Orchestrator
+
+    return [member.value for member in Orchestrator]
+
+
+def _sizes() -> list[str]:
+    from stacks import preset_names
+
+    return preset_names()
+
+
+def _template() -> jinja2.Template:
+    from stacks import TEMPLATES_DIR
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, not HTML; every scalar goes through `q`
+    )
+    environment.filters["q"] = quote
+    environment.filters["block"] = block
+    return environment.get_template(TEMPLATE)

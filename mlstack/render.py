@@ -1,0 +1,265 @@
+"""A recording -> one file per resource, laid out so a render can be applied, reviewed and diffed.
+
+    kubernetes/NN-<kind>.<namespace>.<name>.yaml   complete manifests, `kubectl apply -f` order
+    swarm/<kind>.<name>.yaml                        Swarm networks, secrets, configs and services
+    image/<model>/build.yaml, image/<model>/Dockerfile
+    other/<type>.<name>.yaml                        any other custom resource
+    providers.yaml, outputs.yaml                    explicit providers and the stack's exports
+
+Everything is deterministic: keys sorted, list order kept, paths inside the project written
+relative to it (a checkout elsewhere renders the same bytes), secrets masked. Component resources
+are not written: they declare nothing themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlstack.errors import CliError
+from mlstack.offline import RecordedResource, Recording, Secret
+
+MASK = "[secret]"
+MARKER = ".mlstack-render"
+IMAGE_TYPE = "docker:index/image:Image"
+SWARM_TYPES = {
+    "docker:index/network:Network": "network",
+    "docker:index/secret:Secret": "secret",
+    "docker:index/serviceConfig:ServiceConfig": "config",
+    "docker:index/service:Service": "service",
+}
+
+# `kubectl apply -f DIR` reads files in name order: objects others depend on come first (the
+# namespace, the PriorityClass pods name, ...). Gaps leave room for kinds added later without
+# renaming every file.
+APPLY_RANK = {
+    "Namespace": 0, "PriorityClass": 5, "CustomResourceDefinition": 7,
+    "NetworkPolicy": 10, "ResourceQuota": 11, "LimitRange": 12,
+    "ServiceAccount": 20, "Secret": 21, "ConfigMap": 22, "StorageClass": 23,
+    "PersistentVolume": 24, "PersistentVolumeClaim": 25,
+    "ClusterRole": 30, "ClusterRoleBinding": 31, "Role": 32, "RoleBinding": 33,
+    "Service": 40, "DaemonSet": 50, "Deployment": 51, "StatefulSet": 52, "Job": 53, "CronJob": 54,
+    "PodDisruptionBudget": 60, "HorizontalPodAutoscaler": 61, "Ingress": 70,
+}  # fmt: skip
+OTHER_RANK = 80  # custom resources (VerticalPodAutoscaler, ...) need their CRD first
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    files: dict[str, str]  # relative path ('/'-separated) -> content, sorted by path
+    warnings: list[str] = field(default_factory=list)
+
+
+def render(recording: Recording, project_dir: Path) -> Rendering:
+    project_dir = project_dir.resolve()
+    files: dict[str, str] = {}
+    warnings: list[str] = []
+    providers: dict[str, Any] = {}
+    images = [r for r in recording.resources if r.type == IMAGE_TYPE]
+    image_dirs = _image_directories(images)
+
+    def add(path: str, text: str, resource: RecordedResource | None) -> None:
+        if path in files:
+            where = f" ({resource.type} {resource.name})" if resource else ""
+            raise CliError(f"render: two resources map to {path}{where}; names must be unique")
+        files[path] = text
+
+    def document(resource: RecordedResource, body: Any) -> str:
+        header = f"# resource: {resource.type} {resource.name}\n# urn: {urn(recording, resource)}\n"
+        return header + _dump(body)
+
+    for resource in recording.resources:
+        if not resource.custom:
+            continue  # component resources only group their children
+        inputs = plain(resource.inputs, project_dir)
+        if resource.is_provider:
+            providers[resource.name] = {"type": resource.type, "inputs": inputs}
+        elif resource.type == IMAGE_TYPE:
+            directory = image_dirs[resource.urn]
+            add(f"{directory}/build.yaml", document(resource, inputs), resource)
+            dockerfile = _dockerfile_path(resource.inputs, project_dir)
+            if dockerfile is not None and dockerfile.is_file():
+                add(f"{directory}/Dockerfile", dockerfile.read_text(encoding="utf-8"), None)
+            else:
+                warnings.append(
+                    f"{resource.name}: Dockerfile {dockerfile} not found; "
+                    f"{directory}/Dockerfile not written"
+                )
+        elif resource.type in SWARM_TYPES:
+            name = inputs.get("name") if isinstance(inputs.get("name"), str) else resource.name
+            path = f"swarm/{SWARM_TYPES[resource.type]}.{_safe(name)}.yaml"
+            add(path, document(resource, inputs), resource)
+        elif (manifest := kubernetes_manifest(resource, inputs)) is not None:
+            add(_kubernetes_path(manifest), document(resource, manifest), resource)
+        else:
+            path = f"other/{_safe(resource.type.replace(':', '.'))}.{_safe(resource.name)}.yaml"
+            add(path, document(resource, inputs), resource)
+    if providers:
+        files["providers.yaml"] = _dump(providers)
+    files["outputs.yaml"] = _dump(plain(recording.outputs, project_dir))
+    return Rendering(dict(sorted(files.items())), warnings)
+
+
+def title(path: str, text: str) -> str:
+    """What a rendered file is, for reports: its resource type and name, else its path."""
+    first = text.split("\n", 1)[0]
+    return first.removeprefix("# resource: ") if first.startswith("# resource: ") else path
+
+
+def write(rendering: Rendering, out: Path) -> None:
+    """Replace `out` with the rendering. A directory that is not an earlier render is refused."""
+    if out.exists():
+        if not out.is_dir():
+            raise CliError(f"--out {out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / MARKER).is_file():
+            raise CliError(
+                f"--out {out}: directory is not empty and holds no earlier render "
+                f"(no {MARKER}); choose an empty or new directory"
+            )
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by `mlstack render`; replaced on every render\n")
+    for relative, text in rendering.files.items():
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def read(out: Path) -> dict[str, str]:
+    """A render directory back as path -> content (what `render` returned)."""
+    return {
+        path.relative_to(out).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.name != MARKER
+    }
+
+
+def urn(recording: Recording, resource: RecordedResource) -> str:
+    """The URN the engine gives the resource: its ancestors' types joined by '$' (the recorder's
+    mock monitor only names the direct parent's type). A change here means a replacement."""
+    types = [resource.type, *(ancestor.type for ancestor in recording.ancestors(resource))]
+    chain = "$".join(reversed(types))
+    return f"urn:pulumi:{recording.stack}::{recording.project}::{chain}::{resource.name}"
+
+
+def kubernetes_manifest(resource: RecordedResource, inputs: dict[str, Any]) -> Any:
+    """The object as the API server takes it, or None for non-object types (Helm releases...)."""
+    if not resource.type.startswith("kubernetes:"):
+        return None
+    _, module, kind = resource.type.split(":", 2)
+    if "/" not in module or module.startswith("helm.sh/") or "metadata" not in inputs:
+        return None
+    group, version = module.rsplit("/", 1)
+    api_version = version if group == "core" else f"{group}/{version}"
+    return {"apiVersion": api_version, "kind": kind, **inputs}
+
+
+def _kubernetes_path(manifest: dict[str, Any]) -> str:
+    kind = str(manifest["kind"])
+    metadata = manifest.get("metadata") or {}
+    rank = APPLY_RANK.get(kind, OTHER_RANK)
+    parts = [kind.lower(), metadata.get("namespace"), metadata.get("name")]
+    stem = ".".join(_safe(str(part)) for part in parts if part)
+    return f"kubernetes/{rank:02d}-{stem}.yaml"
+
+
+def _image_directories(images: list[RecordedResource]) -> dict[str, str]:
+    """image/<model> per image, the model named by the image's repository (its last segment)."""
+    directories: dict[str, str] = {}
+    for image in images:
+        reference = image.inputs.get("imageName")
+        model = _repository_name(reference) if isinstance(reference, str) else image.name
+        directory = f"image/{_safe(model)}"
+        if directory in directories.values():
+            directory = f"image/{_safe(image.name)}"
+        directories[image.urn] = directory
+    return directories
+
+
+def _repository_name(reference: str) -> str:
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def _dockerfile_path(inputs: dict[str, Any], project_dir: Path) -> Path | None:
+    # pulumi-docker: `dockerfile` is relative to the program's directory; default: in the context
+    build = inputs.get("build")
+    build = build if isinstance(build, dict) else {}
+    context = build.get("context", ".")
+    dockerfile = build.get("dockerfile")
+    if isinstance(context, Secret) or isinstance(dockerfile, Secret):
+        return None
+    if not isinstance(context, str):
+        return None
+    path = Path(dockerfile) if isinstance(dockerfile, str) else Path(context) / "Dockerfile"
+    return path if path.is_absolute() else project_dir / path
+
+
+def plain(value: Any, project_dir: Path | None = None) -> Any:
+    """Secrets masked, whole-number floats (the wire format has no ints) as ints, and paths inside
+    `project_dir` relative to it."""
+    if isinstance(value, Secret):
+        return _conceal(value.value)
+    if isinstance(value, dict):
+        return {key: plain(item, project_dir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item, project_dir) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and project_dir is not None:
+        return _relative(value, project_dir)
+    return value
+
+
+def _conceal(value: Any) -> Any:
+    """A secret's shape (the keys of a Secret's data stay readable) with every value masked."""
+    if isinstance(value, Secret):
+        return _conceal(value.value)
+    if isinstance(value, dict):
+        return {key: _conceal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_conceal(item) for item in value]
+    return MASK
+
+
+def _relative(text: str, project_dir: Path) -> str:
+    root = str(project_dir)
+    if text == root:
+        return "."
+    if text.startswith(root + "/"):
+        return text[len(root) + 1 :]
+    return text
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("._") or "_"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, and multi-line text (embedded config files) as readable literal blocks."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
+def _dump(value: Any) -> str:
+    return yaml.dump(
+        value, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True
+    )

@@ -1,0 +1,149 @@
+"""Render the project as it was at a git revision, for `mlstack diff --base REF`.
+
+The base must not be rendered in this process: the working tree's `components` modules are
+already imported here and would be reused. The revision is exported with `git archive` into a
+temporary directory and rendered by a fresh interpreter (this venv's), in which that checkout
+comes first on PYTHONPATH and sys.path, so its `components`, `stacks` and `__main__.py` are the
+ones that run. The tool itself (the recorder and the renderer) stays this one: both sides are
+written by the same renderer, so the diff shows what the program declares differently, never a
+change of file format. The temporary checkout is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlstack
+from mlstack import render as rendering
+from mlstack.errors import CliError
+from mlstack.stackfile import stack_path
+
+# Runs in the fresh interpreter: import this tool's `mlstack` first, then take its directory off
+# sys.path again so `components` and `stacks` resolve to the checkout (first on PYTHONPATH).
+_BOOTSTRAP = """\
+import sys
+tool = sys.argv[1]
+sys.path.insert(0, tool)
+from mlstack import revision
+sys.path.remove(tool)
+sys.exit(revision.worker(sys.argv[2:]))
+"""
+WORKER_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Revision:
+    ref: str
+    commit: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref} ({self.commit[:12]})"
+
+
+def resolve(project: Path, ref: str) -> Revision:
+    """The commit `ref` names; CliError when there is no repository or no such commit."""
+    _git(project, "rev-parse", "--show-toplevel", what=f"--base {ref}: {project} is no git repo")
+    commit = _git(
+        project,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{ref}^{{commit}}",
+        what=f"--base {ref}: no such commit in the repository of {project}",
+    )
+    return Revision(ref, commit)
+
+
+def render_revision(project: Path, environment: str, revision: Revision) -> dict[str, str] | None:
+    """The rendered files of `environment` at `revision`; None when that revision has no such
+    stack file (the change adds the stack)."""
+    prefix = _git(project, "rev-parse", "--show-prefix", what="git rev-parse failed")
+    with tempfile.TemporaryDirectory(prefix="mlstack-base-") as temporary:
+        root = Path(temporary)
+        checkout = root / "checkout"
+        _export(project, revision, prefix, checkout)
+        base_project = checkout / prefix
+        if not stack_path(base_project, environment).is_file():
+            return None
+        out = root / "render"
+        _render_in_subprocess(base_project, environment, out, revision)
+        return rendering.read(out)
+
+
+def _export(project: Path, revision: Revision, prefix: str, checkout: Path) -> None:
+    command = ["git", "-C", str(project), "archive", "--format=tar", revision.commit]
+    if prefix:
+        command += ["--", prefix]
+    archive = subprocess.run(command, capture_output=True, check=False)
+    if archive.returncode != 0:
+        message = archive.stderr.decode(errors="replace").strip()
+        raise CliError(f"--base {revision.label}: git archive failed: {message}")
+    checkout.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(checkout, filter="data")
+
+
+def _render_in_subprocess(
+    base_project: Path, environment: str, out: Path, revision: Revision
+) -> None:
+    tool = str(Path(mlstack.__file__).resolve().parent.parent)
+    environ = dict(os.environ)
+    environ["PYTHONPATH"] = os.pathsep.join(
+        [str(base_project), *filter(None, [environ.get("PYTHONPATH")])]
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _BOOTSTRAP, tool, str(base_project), environment, str(out)],
+            cwd=base_project,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=WORKER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise CliError(
+            f"rendering {environment} at {revision.label} took over "
+            f"{WORKER_TIMEOUT_SECONDS} s; stopped"
+        ) from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()][-20:]
+        raise CliError(f"rendering {environment} at {revision.label} failed:", *lines)
+
+
+def worker(argv: list[str]) -> int:
+    """The subprocess side: render one stack of the checkout into a directory."""
+    from mlstack.project import open_project, record_stack
+
+    project_dir, environment, out = argv
+    try:
+        project = open_project(Path(project_dir))
+        result = rendering.render(record_stack(project, environment), project)
+        rendering.write(result, Path(out))
+    except CliError as error:
+        for line in error.lines:
+            print(line, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _git(project: Path, *args: str, what: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(project), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise CliError(f"{what}: git is not installed") from None
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()
+        raise CliError(what + (f" (git: {detail[-1]})" if detail else ""))
+    return done.stdout.strip()

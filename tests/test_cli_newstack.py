@@ -1,0 +1,202 @@
+"""`mlstack new-stack`: the stack files are generated from the template, validated first."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.settings import load_settings
+from tests.cli_support import copy_project, invoke
+from tests.harness import PROJECT_DIR, STACKS
+
+IRIS = "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"
+
+
+@pytest.fixture(autouse=True)
+def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", sys.path.copy())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+def regenerate_command(stack_file: Path) -> list[str]:
+    """The command a generated stack file names in its header comment."""
+    lines = stack_file.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   mlstack new-stack "))
+    command = []
+    for line in lines[start:]:
+        text = line.removeprefix("#").strip()
+        command.append(text.removesuffix("\\").strip())
+        if not text.endswith("\\"):
+            break
+    words = shlex.split(" ".join(command))
+    assert words[:2] == ["mlstack", "new-stack"]
+    return words[1:]
+
+
+@pytest.mark.parametrize("environment", STACKS)
+def test_new_stack_reproduces_each_stack_file_byte_for_byte(
+    environment: str, project: Path
+) -> None:
+    committed = (PROJECT_DIR / f"Pulumi.{environment}.yaml").read_bytes()
+    (project / f"Pulumi.{environment}.yaml").unlink()
+    result = invoke(
+        *regenerate_command(PROJECT_DIR / f"Pulumi.{environment}.yaml"), "--project", project
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (project / f"Pulumi.{environment}.yaml").read_bytes() == committed
+
+
+def test_generated_file_is_commented_yaml_the_settings_model_accepts(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS, "--namespace", "qa-models", "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    text = (project / "Pulumi.qa.yaml").read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    assert "# Where the models are served: kubernetes or swarm." in text
+    config = yaml.safe_load(text)["config"]
+    settings = load_settings(
+        {key.removeprefix("mlstack:"): value for key, value in config.items()},
+        environment="qa",
+        project_dir=project,
+    )
+    assert settings.kubernetes.namespace == "qa-models"
+    assert [model.name for model in settings.models] == ["iris"]
+
+
+def test_values_yaml_would_misread_are_quoted(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "small",
+        "--model", IRIS.replace("version=1.0.0", "version=1.10"),
+        "--override", "verticalAutoscaling.updateMode=Off",
+        "--override", "replicas.max=4",
+        "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    text = (project / "Pulumi.qa.yaml").read_text(encoding="utf-8")
+    assert 'updateMode: "Off"' in text
+    assert 'version: "1.10"' in text
+    config = yaml.safe_load(text)["config"]
+    assert config["mlstack:overrides"] == {
+        "verticalAutoscaling": {"updateMode": "Off"},
+        "replicas": {"max": 4},
+    }
+    assert config["mlstack:models"][0]["version"] == "1.10"
+
+
+def test_existing_stack_file_is_refused_without_force(project: Path) -> None:
+    before = (project / "Pulumi.dev.yaml").read_bytes()
+    args = ["new-stack", "dev", "--orchestrator", "swarm", "--size", "small", "--model", IRIS]
+    result = invoke(*args, "--project", project)
+    assert result.exit_code == 2
+    assert "Pulumi.dev.yaml already exists; pass --force to replace it" in result.stderr
+    assert (project / "Pulumi.dev.yaml").read_bytes() == before
+    forced = invoke(*args, "--force", "--project", project)
+    assert forced.exit_code == 0, forced.stderr
+    assert (project / "Pulumi.dev.yaml").read_bytes() != before
+
+
+def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Path) -> None:
+    framework = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS.replace("sklearn", "tensorflow"), "--project", project,
+    )  # fmt: skip
+    assert framework.exit_code == 2
+    assert framework.stderr.splitlines() == [
+        "mlstack: 1 invalid setting; nothing was declared:",
+        "Pulumi.qa.yaml: mlstack:models[0].framework: value not allowed (got 'tensorflow'); "
+        "allowed: sklearn or onnx",
+        "nothing was written",
+    ]
+    size = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "huge",
+        "--model", IRIS, "--project", project,
+    )  # fmt: skip
+    assert size.exit_code == 2
+    assert (
+        "Pulumi.qa.yaml: mlstack:size: unknown size preset (got 'huge'); "
+        "allowed: gpu, large, medium, small"
+    ) in size.stderr.splitlines()
+    assert not (project / "Pulumi.qa.yaml").exists()
+
+
+def test_missing_artifact_is_refused(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small",
+        "--model", IRIS.replace("iris.joblib", "missing.joblib"), "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "mlstack:models[0].artifact: model file not found" in result.stderr
+
+
+def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--set", "secrets.iris.token=hunter2", "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "secrets never go into a stack file" in result.stderr
+    assert not (project / "Pulumi.qa.yaml").exists()
+
+
+def test_options_of_the_other_orchestrator_are_refused(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--namespace", "models", "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--namespace does not apply to --orchestrator swarm" in result.stderr
+
+
+def test_set_reaches_any_key_and_validation_names_unknown_ones(project: Path) -> None:
+    ok = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--set", "swarm.network.encrypted=true",
+        "--set", 'swarm.placementConstraints=["node.role==worker"]',
+        "--project", project,
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+    config = yaml.safe_load((project / "Pulumi.qa.yaml").read_text())["config"]
+    assert config["mlstack:swarm"] == {
+        "network": {"encrypted": True},
+        "placementConstraints": ["node.role==worker"],
+    }
+    typo = invoke(
+        "new-stack", "qa2", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--set", "swarm.endpointMod=dnsrr", "--project", project,
+    )  # fmt: skip
+    assert typo.exit_code == 2
+    assert "mlstack:swarm.endpointMod: unknown key" in typo.stderr
+
+
+def test_bad_stack_name_and_malformed_model_are_refused(project: Path) -> None:
+    bad_name = invoke(
+        "new-stack", "../escape", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--project", project,
+    )  # fmt: skip
+    assert bad_name.exit_code == 2
+    assert "invalid stack name '../escape'" in bad_name.stderr
+    malformed = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small", "--model", "iris",
+        "--project", project,
+    )  # fmt: skip
+    assert malformed.exit_code == 2
+    assert "--model 'iris': expected KEY=VALUE" in malformed.stderr
+
+
+def test_outside_a_project_the_error_says_so(tmp_path: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small", "--model", IRIS,
+        "--project", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Pulumi.yaml: not found" in result.stderr

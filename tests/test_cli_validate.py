@@ -1,0 +1,55 @@
+"""`mlstack validate`: schema checks and checklist rules on the real stacks, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli_support import copy_project, invoke
+from tests.harness import STACKS
+
+
+@pytest.fixture(autouse=True)
+def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", sys.path.copy())
+
+
+SWARM_PENDING = pytest.mark.xfail(
+    strict=True,
+    reason="the dev stack runs the first-cut Swarm component; the hardened one (branch swarm, "
+    "issue 4) has not landed. Strict: this fails loudly once dev passes, to drop the mark.",
+)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [pytest.param(stack, marks=SWARM_PENDING) if stack == "dev" else stack for stack in STACKS],
+)
+def test_every_stack_passes_the_schemas_and_the_checklist(environment: str) -> None:
+    result = invoke("validate", environment)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{environment}: no violations (Kubernetes schemas 1.30 and ")
+
+
+def test_a_violation_names_rule_and_resource_and_exits_one(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    stack = project / "Pulumi.staging.yaml"
+    data = yaml.safe_load(stack.read_text())
+    data["config"]["mlstack:models"][0]["overrides"] = {"replicas": {"min": 1}}
+    stack.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = invoke("validate", "staging", "--project", project)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "K8S-HPA: HorizontalPodAutoscaler ml-serving/iris: minReplicas is 1; "
+        "at least 2 outside development"
+    ]
+    assert result.stderr.startswith("staging: 1 violations (")
+
+
+def test_unknown_stack(tmp_path: Path) -> None:
+    result = invoke("validate", "qa")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("unknown stack 'qa': ")
