@@ -303,7 +303,7 @@ def swarm_objects() -> dict[str, dict[str, Any]]:
                         }
                     ],
                 },
-                "networksAdvanceds": [{"name": "mlstack-swarm-network-id"}],
+                "networksAdvanceds": [{"id": "mlstack-swarm-network-id"}],
                 "resources": {"limits": {"nanoCpus": 1_000_000_000, "memoryBytes": 536870912}},
                 "restartPolicy": {
                     "condition": "on-failure",
@@ -311,7 +311,7 @@ def swarm_objects() -> dict[str, dict[str, Any]]:
                     "maxAttempts": 3,
                     "window": "2m",
                 },
-                "placement": {"maxReplicas": 1, "prefs": ["spread=node.labels.zone"]},
+                "placement": {"maxReplicas": 1, "prefs": ["node.labels.zone"]},
             },
             "updateConfig": {
                 "parallelism": 1,

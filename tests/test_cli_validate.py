@@ -17,17 +17,7 @@ def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", sys.path.copy())
 
 
-SWARM_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="the dev stack runs the first-cut Swarm component; the hardened one (branch swarm, "
-    "issue 4) has not landed. Strict: this fails loudly once dev passes, to drop the mark.",
-)
-
-
-@pytest.mark.parametrize(
-    "environment",
-    [pytest.param(stack, marks=SWARM_PENDING) if stack == "dev" else stack for stack in STACKS],
-)
+@pytest.mark.parametrize("environment", STACKS)
 def test_every_stack_passes_the_schemas_and_the_checklist(environment: str) -> None:
     result = invoke("validate", environment)
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -242,3 +242,19 @@ def test_a_leader_elected_singleton_may_recreate() -> None:
     k8s = kubernetes_objects()
     k8s["autoscaler"]["spec"]["strategy"] = {"type": "Recreate"}
     assert check(recording(k8s, swarm_objects()), development=False) == []
+
+
+def test_a_service_publishing_host_ports_may_update_stop_first() -> None:
+    swarm = swarm_objects()
+    swarm["service"]["updateConfig"]["order"] = "stop-first"
+    swarm["service"]["endpointSpec"] = {
+        "ports": [{"targetPort": 8080, "publishedPort": 8080, "publishMode": "host"}]
+    }
+    assert check(recording(kubernetes_objects(), swarm), development=False) == []
+
+
+def test_a_global_service_needs_no_spread_preference() -> None:
+    swarm = swarm_objects()
+    swarm["service"]["mode"] = {"global": {}}
+    del swarm["service"]["taskSpec"]["placement"]
+    assert check(recording(kubernetes_objects(), swarm), development=False) == []

@@ -10,6 +10,7 @@ from typing import Any
 from mlstack.checks.base import Finding, rule
 from mlstack.checks.inventory import Inventory, SwarmObject, get
 from mlstack.checks.kubernetes_rules import MIN_ID, pinned
+from mlstack.offline import mock_id
 from mlstack.render import MASK
 
 SECRET_FILE_MODE = 0o400
@@ -48,6 +49,13 @@ def _health_verdict_seconds(service: SwarmObject) -> float:
     return float(interval * retries)
 
 
+def _publishes_host_ports(service: SwarmObject) -> bool:
+    """Host-mode ports: a new task cannot bind the port while the old one holds it, so such a
+    service can only update stop-first."""
+    ports = get(service.inputs, "endpointSpec", "ports", default=[]) or []
+    return any(get(port, "publishMode") == "host" for port in ports)
+
+
 @rule("SWARM-HEALTHCHECK", "Services declare a healthcheck")
 def healthcheck(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
@@ -76,7 +84,7 @@ def update_config(inventory: Inventory) -> Iterator[Finding]:
         if update.get("failureAction") != "rollback":
             message = f"updateConfig.failureAction is {update.get('failureAction')!r}, not rollback"
             yield _finding("SWARM-UPDATE", service, message)
-        if update.get("order") != "start-first":
+        if update.get("order") != "start-first" and not _publishes_host_ports(service):
             message = f"updateConfig.order is {update.get('order')!r}, not start-first"
             yield _finding("SWARM-UPDATE", service, message)
         monitor = duration_seconds(update.get("monitor"))
@@ -159,26 +167,28 @@ def secrets(inventory: Inventory) -> Iterator[Finding]:
 
 @rule("SWARM-NETWORK", "Services join an overlay network this stack declares")
 def network(inventory: Inventory) -> Iterator[Finding]:
-    # The recorder's mocks answer a resource's id as "<resource name>-id".
     overlays = set()
     for declared in inventory.networks:
         if declared.inputs.get("driver") == "overlay":
-            overlays |= {declared.name, f"{declared.resource.name}-id"}
+            overlays |= {declared.name, mock_id(declared.resource.name)}
     for service in inventory.services:
         attached = get(service.inputs, "taskSpec", "networksAdvanceds", default=[]) or []
-        names = [get(entry, "name") for entry in attached]
+        # pulumi-docker names the network by `id` (or the deprecated `name`)
+        names = [get(entry, "id") or get(entry, "name") for entry in attached]
         if not any(name in overlays for name in names):
             message = f"networks {names} include no overlay network of this stack"
             yield _finding("SWARM-NETWORK", service, message)
 
 
-@rule("SWARM-SPREAD", "Replicas spread: max replicas per node or a spread preference")
+@rule("SWARM-SPREAD", "Replicas spread: max replicas per node or a placement preference")
 def spread(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
+        if "global" in (service.inputs.get("mode") or {}):
+            continue  # one task per node by definition
         placement = get(service.inputs, "taskSpec", "placement", default={}) or {}
-        spreads = [p for p in placement.get("prefs") or [] if str(p).startswith("spread=")]
-        if not placement.get("maxReplicas") and not spreads:
-            message = "neither placement.maxReplicas nor a spread= placement preference"
+        # The provider turns each `prefs` entry into a spread descriptor (node.labels.zone).
+        if not placement.get("maxReplicas") and not placement.get("prefs"):
+            message = "neither placement.maxReplicas nor a spread preference (placement.prefs)"
             yield _finding("SWARM-SPREAD", service, message)
 
 
@@ -187,6 +197,8 @@ def replicas(inventory: Inventory) -> Iterator[Finding]:
     if inventory.development:
         return
     for service in inventory.services:
+        if "global" in (service.inputs.get("mode") or {}):
+            continue  # a task on every node: as many as the swarm has nodes
         count = get(service.inputs, "mode", "replicated", "replicas", default=1)
         if service.serving and (not isinstance(count, int) or count < 2):
             message = f"replicas is {count}; at least 2 outside development"
