@@ -55,6 +55,8 @@ class DrainingServer(uvicorn.Server):
         self.drain_seconds = config.drain_seconds
         self.drain_until: float | None = None
         self.model_failed = False
+        # A worker's supervisor; None when this process serves alone.
+        self.supervisor_pid: int | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in _captured_signals: uvicorn re-raises those after shutdown, which would
@@ -75,20 +77,30 @@ class DrainingServer(uvicorn.Server):
         if self.app.state.failure is not None:
             self.model_failed = True
             return True
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
+            # Orphaned: the supervisor died without stopping us (SIGKILL, crash). Nobody would
+            # ever stop this worker, and it would keep the port and its pipes open: drain, exit.
+            self.handle_exit(signal.SIGTERM, None)
+            self.supervisor_pid = None
         return self.drain_until is not None and time.monotonic() >= self.drain_until
 
 
-def serve_one(config: ServerConfig, sockets: list[socket.socket] | None = None) -> int:
+def serve_one(
+    config: ServerConfig,
+    sockets: list[socket.socket] | None = None,
+    supervisor_pid: int | None = None,
+) -> int:
     """Serve in this process; the exit code to use."""
     app = ModelApp(config, Metrics(config.model_name))
     server = DrainingServer(app, config)
+    server.supervisor_pid = supervisor_pid
     server.run(sockets=sockets)
     return EXIT_MODEL_FAILED if server.model_failed else 0
 
 
-def _worker(config: ServerConfig, sock: socket.socket) -> None:
+def _worker(config: ServerConfig, sock: socket.socket, supervisor_pid: int) -> None:
     logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT)
-    sys.exit(serve_one(config, [sock]))
+    sys.exit(serve_one(config, [sock], supervisor_pid))
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
@@ -112,7 +124,7 @@ class Supervisor:
         return sock
 
     def _start(self, sock: socket.socket) -> multiprocessing.process.BaseProcess:
-        process = self.context.Process(target=_worker, args=(self.config, sock), daemon=False)
+        process = self.context.Process(target=_worker, args=(self.config, sock, os.getpid()), daemon=False)
         process.start()
         return process
 

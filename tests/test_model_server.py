@@ -4,6 +4,7 @@ app driven directly, and the real process (several workers, SIGTERM) on a loopba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -372,7 +373,15 @@ def start_server(env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: cleanup reaches the workers too
     )
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the server and every worker it started, whatever state the test left them in."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=30)
 
 
 def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
@@ -420,9 +429,25 @@ def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm()
         assert time.monotonic() - started < 5
         assert output.count("draining for 1.0 s") == 2, output
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stop_group(process)
+
+
+def test_workers_whose_supervisor_dies_drain_and_exit() -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"MODEL_PATH": str(IRIS_JOBLIB), "PORT": str(port), "WORKERS": "2"}
+    process = start_server({**env, "DRAIN_SECONDS": "1", "GRACEFUL_TIMEOUT": "5"})
+    try:
+        wait_ready(base, process)
+        process.kill()  # the supervisor only: its workers are orphaned
+        process.wait(timeout=10)
+        # The pipe closes once no process holds it: every orphaned worker has exited.
+        output = process.communicate(timeout=15)[0].decode()
+        assert output.count("draining for 1.0 s") == 2, output
+        with pytest.raises(OSError):
+            get(f"{base}/readyz")
+    finally:
+        stop_group(process)
 
 
 @pytest.mark.parametrize(
