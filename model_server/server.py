@@ -124,7 +124,9 @@ class Supervisor:
         return sock
 
     def _start(self, sock: socket.socket) -> multiprocessing.process.BaseProcess:
-        process = self.context.Process(target=_worker, args=(self.config, sock, os.getpid()), daemon=False)
+        process = self.context.Process(
+            target=_worker, args=(self.config, sock, os.getpid()), daemon=False
+        )
         process.start()
         return process
 

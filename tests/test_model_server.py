@@ -444,7 +444,7 @@ def test_workers_whose_supervisor_dies_drain_and_exit() -> None:
         # The pipe closes once no process holds it: every orphaned worker has exited.
         output = process.communicate(timeout=15)[0].decode()
         assert output.count("draining for 1.0 s") == 2, output
-        with pytest.raises(OSError):
+        with pytest.raises(urllib.error.URLError, match="Connection refused"):
             get(f"{base}/readyz")
     finally:
         stop_group(process)
