@@ -11,6 +11,7 @@ import pulumi_docker as docker
 from components.labels import model_labels
 from components.server_contract import server_env
 from components.settings import ServedModel, SwarmSettings
+from components.swarm.service import declare_service
 from components.swarm.specs.secrets import secret_data, secret_file, secret_name
 from components.swarm.specs.service import model_service_spec, published_url
 
@@ -70,19 +71,7 @@ class SwarmModelService(pulumi.ComponentResource):
         spec = model_service_spec(
             model, args.image, args.network_id, args.environment, args.settings, labels, mounts
         )
-        self.service = docker.Service(
-            f"{name}-service",
-            name=spec.name,
-            labels=spec.labels,
-            mode=spec.mode,
-            task_spec=spec.task_spec,
-            update_config=spec.update_config,
-            rollback_config=spec.rollback_config,
-            endpoint_spec=spec.endpoint_spec,
-            converge_config=spec.converge_config,
-            auth=args.auth,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=spec.custom_timeouts),
-        )
+        self.service = declare_service(f"{name}-service", spec, args.auth, self)
         self.service_name = self.service.name
         self.endpoint = pulumi.Output.from_input(
             published_url(args.settings.docker_host, model.published_port)

@@ -19,6 +19,7 @@ from components.image.context import (
 from components.labels import stack_labels
 from components.settings import ImageSettings, ServedModel, SwarmSettings
 from components.settings.invariants import PROXY_NAME
+from components.swarm.service import declare_service
 from components.swarm.specs.proxy import (
     proxy_build_files,
     proxy_image_tag,
@@ -104,18 +105,6 @@ class SwarmProxy(pulumi.ComponentResource):
         spec = proxy_service_spec(
             routes, self.image_ref, args.network_id, args.environment, settings, labels
         )
-        service = docker.Service(
-            f"{name}-service",
-            name=spec.name,
-            labels=spec.labels,
-            mode=spec.mode,
-            task_spec=spec.task_spec,
-            update_config=spec.update_config,
-            rollback_config=spec.rollback_config,
-            endpoint_spec=spec.endpoint_spec,
-            converge_config=spec.converge_config,
-            auth=args.auth,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=spec.custom_timeouts),
-        )
+        service = declare_service(f"{name}-service", spec, args.auth, self)
         self.service_name = service.name
         self.register_outputs({"imageRef": self.image_ref, "serviceName": self.service_name})

@@ -1,0 +1,29 @@
+"""Declare one docker.Service from its ServiceSpec: the model services and the proxy share it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from components.swarm.specs.service import ServiceSpec
+
+
+def declare_service(
+    resource_name: str,
+    spec: ServiceSpec,
+    auth: pulumi.Input[docker.ServiceAuthArgs] | None,
+    parent: pulumi.Resource,
+) -> docker.Service:
+    return docker.Service(
+        resource_name,
+        name=spec.name,
+        labels=spec.labels,
+        mode=spec.mode,
+        task_spec=spec.task_spec,
+        update_config=spec.update_config,
+        rollback_config=spec.rollback_config,
+        endpoint_spec=spec.endpoint_spec,
+        converge_config=spec.converge_config,
+        auth=auth,
+        opts=pulumi.ResourceOptions(parent=parent, custom_timeouts=spec.custom_timeouts),
+    )
