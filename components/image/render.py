@@ -11,6 +11,7 @@ import jinja2
 
 from components.security import RUNTIME_GID, RUNTIME_UID
 from components.settings import Framework
+from components.templating import template_environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATES = {
@@ -48,14 +49,7 @@ class DockerfileSpec:
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,  # a missing variable fails instead of rendering empty
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - renders a Dockerfile, not HTML
-    )
+    environment = template_environment(TEMPLATES_DIR)
     # Dockerfile ENV/LABEL values: a double-quoted string with JSON escapes reads back verbatim.
     environment.filters["quote"] = lambda value: json.dumps(str(value))
     return environment

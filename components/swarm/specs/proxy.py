@@ -52,6 +52,7 @@ from components.swarm.specs.timing import (
     rollback_policy,
     update_policy,
 )
+from components.templating import template_environment
 from model_server.config import DEFAULT_MAX_BODY_BYTES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -114,14 +115,7 @@ def proxy_routes(models: Sequence[ServedModel], environment: str) -> list[ProxyR
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,  # a missing variable fails instead of rendering empty
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - renders nginx.conf and a Dockerfile, not HTML
-    )
+    environment = template_environment(TEMPLATES_DIR)
     environment.filters["json"] = json.dumps
     return environment
 
