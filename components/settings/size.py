@@ -28,10 +28,24 @@ class CpuRange(StrictModel):
     limit: Annotated[CpuQuantity, Field(description="CPU ceiling; also sets server workers.")]
 
 
-class ByteRange(StrictModel):
-    request: Annotated[ByteQuantity, Field(description="Guaranteed amount (Swarm: reservation).")]
+class MemoryRange(StrictModel):
+    request: Annotated[
+        ByteQuantity, Field(description="Guaranteed memory (Swarm: reservation).")
+    ]
     limit: Annotated[
         ByteQuantity, Field(description="Hard ceiling; memory above it is OOM-killed.")
+    ]
+
+
+class EphemeralStorageRange(StrictModel):
+    """Scratch disk (/tmp, logs). Kubernetes only: a Swarm service cannot bound it."""
+
+    request: Annotated[
+        ByteQuantity, Field(description="Scratch disk the scheduler reserves (Kubernetes).")
+    ]
+    limit: Annotated[
+        ByteQuantity,
+        Field(description="Scratch disk above which the kubelet evicts the pod (Kubernetes)."),
     ]
 
 
@@ -39,9 +53,15 @@ class Resources(StrictModel):
     """Per-container requests and limits; Swarm maps requests to reservations."""
 
     cpu: CpuRange
-    memory: ByteRange
-    ephemeral_storage: ByteRange
-    gpu: Annotated[int, Field(ge=0, description="GPUs per replica (nvidia.com/gpu).")] = 0
+    memory: MemoryRange
+    ephemeral_storage: EphemeralStorageRange
+    gpu: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="GPUs per replica (kubernetes.gpu.resourceName, swarm.gpuResource).",
+        ),
+    ] = 0
 
 
 class ScalingPolicy(StrictModel):
