@@ -19,7 +19,7 @@ from mlstack import deploy, revision
 from mlstack import diff as diffing
 from mlstack import render as rendering
 from mlstack.errors import CliError
-from mlstack.newstack import NewStackOptions, new_stack
+from mlstack.newstack import NewStackOptions, new_stack, secrets_still_needed
 from mlstack.project import is_development, open_project, record_stack, require_stack
 from mlstack.stackfile import stack_path
 
@@ -158,7 +158,10 @@ def new_stack_command(
             settings=set_ or [],
         )
         written = new_stack(options, directory, force=force)
+        still_needed = secrets_still_needed(options, directory)
     typer.echo(f"wrote {written}; check it offline with: mlstack validate {environment}")
+    for command in still_needed:
+        typer.echo(f"then set its secret: {command}")
 
 
 @app.command()
@@ -228,9 +231,10 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     for finding in findings:
         typer.echo(str(finding))
     if findings:
-        typer.echo(f"{environment}: {len(findings)} violations ({checked()})", err=True)
+        noun = "violation" if len(findings) == 1 else "violations"
+        typer.echo(f"{environment}: {len(findings)} {noun} ({checked(recording)})", err=True)
         raise typer.Exit(code=FINDINGS)
-    typer.echo(f"{environment}: no violations ({checked()})")
+    typer.echo(f"{environment}: no violations ({checked(recording)})")
 
 
 @app.command()

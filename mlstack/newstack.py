@@ -79,8 +79,49 @@ def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -
     if target.exists() and not force:
         raise CliError(f"{target} already exists; pass --force to replace it")
     text = render_stack_file(options, project)
+    if target.exists():
+        text = keep_encrypted(text, target.read_text(encoding="utf-8"))
     target.write_text(text, encoding="utf-8")
     return target
+
+
+def secrets_still_needed(options: NewStackOptions, project: Path) -> list[str]:
+    """The `pulumi config set --secret` commands a new stack needs before it deploys: the stack
+    file may not hold them, so validation assumed them."""
+    config = stack_config(options)
+    commands = []
+    if _needs_registry_password(config):
+        commands.append(
+            f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
+            f"{options.environment}  # reads the value from stdin"
+        )
+    return commands
+
+
+def keep_encrypted(text: str, previous: str) -> str:
+    """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: the
+    stack's `encryptionsalt` (without it every secure value becomes unreadable) and the
+    secure (encrypted) `mlstack:` secret values."""
+    old = yaml.safe_load(previous) or {}
+    old_config = old.get("config") or {}
+    kept = {
+        key: value
+        for key, value in old_config.items()
+        if key in {f"{NAMESPACE}:{name}" for name in SECRET_KEYS}
+    }
+    if kept:
+        dumped = yaml.safe_dump(kept, sort_keys=True, default_flow_style=False)
+        text = text.rstrip("\n") + "\n" + "".join(f"  {line}\n" for line in dumped.splitlines())
+    salt = old.get("encryptionsalt")
+    if salt:
+        text = f"encryptionsalt: {quote(str(salt))}\n" + text
+    new = yaml.safe_load(text) or {}
+    new_config = new.get("config") or {}
+    lost = any(new_config.get(key) != value for key, value in kept.items())
+    if lost or (salt and new.get("encryptionsalt") != salt):
+        # The kept values did not land where Pulumi reads them: a bug, never the user's.
+        raise CliError("internal error: --force could not keep the stack's encrypted values")
+    return text
 
 
 def render_stack_file(options: NewStackOptions, project: Path) -> str:
@@ -143,7 +184,7 @@ def stack_config(options: NewStackOptions) -> dict[str, Any]:
         if key.split(".", 1)[0] in SECRET_KEYS:
             raise CliError(
                 f"--set {key}: secrets never go into a stack file; after new-stack run "
-                f"`pulumi config set --secret {NAMESPACE}:{key.split('.', 1)[0]} ...`"
+                f"`{_secret_command(key)}`"
             )
         _set_path(config, key, scalar(value), "--set")
     return config
@@ -297,9 +338,23 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any, option: str) -> N
     node[last] = value
 
 
+def _secret_command(key: str) -> str:
+    if key.split(".", 1)[0] == "secrets":
+        return f"pulumi config set --secret --path '{NAMESPACE}:secrets.<model>.<file>' VALUE"
+    return f"pulumi config set --secret {NAMESPACE}:registryPassword VALUE"
+
+
+def _needs_registry_password(config: dict[str, Any]) -> bool:
+    image = config.get("image") or {}
+    return bool(image.get("push") and image.get("registryUsername"))
+
+
 def _validate(config: dict[str, Any], environment: str, project: Path) -> None:
     from components.settings import SettingsError, load_settings
 
+    if _needs_registry_password(config):
+        # Set after new-stack with `pulumi config set --secret`; the CLI prints the command.
+        config = {**config, "registryPassword": "set-after-new-stack"}
     try:
         load_settings(config, environment=environment, project_dir=project)
     except SettingsError as error:

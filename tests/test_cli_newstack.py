@@ -145,7 +145,42 @@ def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "secrets never go into a stack file" in result.stderr
+    assert "pulumi config set --secret --path 'mlstack:secrets.<model>.<file>'" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
     assert not (project / "Pulumi.qa.yaml").exists()
+
+
+def test_a_registry_login_is_written_and_its_password_left_to_pulumi(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium", "--model", IRIS,
+        "--registry", "ghcr.io/acme/ml", "--push", "--set", "image.registryUsername=acme-ci",
+        "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "then set its secret: pulumi config set --secret mlstack:registryPassword --stack qa"
+    ) in result.stdout
+    config = yaml.safe_load((project / "Pulumi.qa.yaml").read_text(encoding="utf-8"))["config"]
+    assert config["mlstack:image"]["registryUsername"] == "acme-ci"
+    assert "mlstack:registryPassword" not in config
+
+
+def test_force_keeps_the_encrypted_values_pulumi_wrote(project: Path) -> None:
+    stack_file = project / "Pulumi.dev.yaml"
+    encrypted = {
+        "mlstack:registryPassword": {"secure": "v1:AAAA:passwordciphertext"},
+        "mlstack:secrets": {"iris": {"api-token": {"secure": "v1:BBBB:tokenciphertext"}}},
+    }
+    with stack_file.open("a", encoding="utf-8") as file:  # what `pulumi config set --secret` adds
+        for key, value in encrypted.items():
+            file.write(f"  {key}: {yaml.safe_dump(value, default_flow_style=True).strip()}\n")
+        file.write("encryptionsalt: v1:c2FsdA==:v1:salt\n")
+    result = invoke(*regenerate_command(stack_file), "--force", "--project", project)
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+    assert written["encryptionsalt"] == "v1:c2FsdA==:v1:salt"
+    for key, value in encrypted.items():
+        assert written["config"][key] == value
 
 
 def test_options_of_the_other_orchestrator_are_refused(project: Path) -> None:
