@@ -14,6 +14,7 @@ import contextvars
 import os
 import runpy
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,9 +162,46 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: _Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        # Pulumi calls the monitor from executor threads, and its mocks make an event loop in
+        # each (sync_await._ensure_event_loop) that nothing closes; left to the garbage
+        # collector at exit they print "Exception ignored in BaseEventLoop.__del__".
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+        self._lock = threading.Lock()
+
+    def close_thread_loops(self) -> None:
+        with self._lock:
+            for loop in self.thread_loops:
+                if not loop.is_closed():
+                    loop.close()
+            self.thread_loops.clear()
+
+    def _note_thread_loop(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:  # this call made none
+            return
+        with self._lock:
+            self.thread_loops.add(loop)
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        try:
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        finally:
+            self._note_thread_loop()
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        try:
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            self._note_thread_loop()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        try:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            self._note_thread_loop()
         if request.type == STACK_TYPE:
             return response
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=False)
@@ -240,6 +278,8 @@ def _record(project_dir: Path, project: str, environment: str, config: EngineCon
         _sync_await(run_pulumi_func(run))
     except Exception as error:
         raise ProgramError(error, tuple(monitor.recorded)) from error
+    finally:
+        monitor.close_thread_loops()
     return Recording(project, environment, tuple(monitor.recorded), _exports())
 
 

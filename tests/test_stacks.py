@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,3 +118,16 @@ def test_secrets_stay_secret_in_the_recording() -> None:
     ]
     assert found, "the secret was not declared at all"
     assert all(found), "the secret appears in plain text in some resource's inputs"
+
+
+def test_a_recording_leaves_no_event_loop_open() -> None:
+    # Pulumi's mocks make an event loop in each executor thread; one left open is closed by the
+    # garbage collector at exit, which sometimes prints a traceback after a successful command.
+    run_stack("prod")
+    gc.collect()
+    open_loops = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed()
+    ]
+    assert open_loops == []
