@@ -16,10 +16,13 @@ def validate(recording: Recording, *, development: bool) -> list[Finding]:
     return sorted(set(schema), key=_order) + check(recording, development=development)
 
 
-def checked() -> str:
-    """What validate checks, for its summary line."""
+def checked(recording: Recording) -> str:
+    """What validate checked, for its summary line."""
+    count = f"{len(rules())} checklist rules"
+    if not any(resource.type.startswith("kubernetes:") for resource in recording.resources):
+        return count  # a Swarm stack: no Kubernetes object to hold against a schema
     versions = " and ".join(default_versions())
-    return f"Kubernetes schemas {versions} (strict) and {len(rules())} checklist rules"
+    return f"Kubernetes schemas {versions} (strict) and {count}"
 
 
 def _from_schema(finding: SchemaFinding) -> Finding:
