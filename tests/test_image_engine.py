@@ -55,7 +55,6 @@ def small_limits() -> dict[str, Any]:
     return {
         "nano_cpus": nano_cpus(resources.cpu.limit),
         "mem_limit": byte_count(resources.memory.limit),
-        "pids_limit": settings.models[0].size.swarm.pids_limit,
     }
 
 

@@ -29,9 +29,7 @@ class CpuRange(StrictModel):
 
 
 class MemoryRange(StrictModel):
-    request: Annotated[
-        ByteQuantity, Field(description="Guaranteed memory (Swarm: reservation).")
-    ]
+    request: Annotated[ByteQuantity, Field(description="Guaranteed memory (Swarm: reservation).")]
     limit: Annotated[
         ByteQuantity, Field(description="Hard ceiling; memory above it is OOM-killed.")
     ]
@@ -181,14 +179,6 @@ class SwarmCapacity(StrictModel):
 
     replicas: Annotated[int, Field(ge=1, description="Tasks of the service.")]
     max_replicas_per_node: Annotated[int, Field(ge=0, description="0 means no limit.")] = 0
-    pids_limit: Annotated[
-        int,
-        Field(
-            ge=16,
-            description="Process limit per container; pulumi-docker 5.2 cannot set it on a "
-            "Swarm service (no pids field), so Swarm tasks rely on the memory limit.",
-        ),
-    ] = 512
 
 
 class Size(StrictModel):

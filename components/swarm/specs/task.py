@@ -3,8 +3,8 @@ healthcheck, restart, update and rollback policies, as pulumi-docker Args.
 
 What pulumi-docker 5.2's `docker.Service` cannot express (its ContainerSpec and Resources lack
 the fields, though the Docker Engine API has some of them):
-- a pids limit (Engine API `Resources.Limits.Pids`, API >= 1.41): not settable, so
-  `size.swarm.pidsLimit` cannot reach a Swarm task. The memory limit is the bound that remains:
+- a pids limit (Engine API `Resources.Limits.Pids`, API >= 1.41): not settable, so mlstack
+  offers no pids setting (one that reached nothing would mislead). The memory limit is the bound:
   a fork bomb is OOM-killed at it, and the restart policy stops a crash loop after 3 attempts.
 - no-new-privileges and a seccomp/AppArmor profile choice (`Privileges` here only has
   CredentialSpec and SELinuxContext): tasks run with Docker's default seccomp and AppArmor
