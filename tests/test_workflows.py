@@ -3,7 +3,9 @@ they run works on a real repository."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +66,14 @@ def test_the_diff_runs_pull_request_code_without_secrets() -> None:
 
 
 def test_preview_only_runs_where_secrets_exist() -> None:
-    job = load("stack-diff.yml")["jobs"]["preview"]
-    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    jobs = load("stack-diff.yml")["jobs"]
+    listing, job = jobs["kubernetes-stacks"], jobs["preview"]
+    assert listing["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert job["needs"] == "kubernetes-stacks"
+    assert job["if"] == "needs.kubernetes-stacks.outputs.stacks != '[]'"
+    assert job["strategy"]["matrix"]["stack"] == (
+        "${{ fromJSON(needs.kubernetes-stacks.outputs.stacks) }}"
+    )
     preview = job["steps"][-1]
     assert preview["uses"].startswith("pulumi/actions@")
     assert preview["with"]["command"] == "preview"
@@ -116,3 +124,29 @@ def test_the_diff_script_comments_on_every_stack(tmp_path: Path) -> None:
     assert "### `staging`: no changes" in body
     assert "### `prod`: no changes" in body
     assert summary.read_text() == body
+
+
+def test_the_preview_matrix_lists_the_kubernetes_stacks(tmp_path: Path) -> None:
+    (step,) = load("stack-diff.yml")["jobs"]["kubernetes-stacks"]["steps"][1:]
+    for name in ("dev", "staging", "prod"):
+        shutil.copy(PROJECT_DIR / f"Pulumi.{name}.yaml", tmp_path)
+    (tmp_path / "Pulumi.qa.yaml").write_text('config:\n  mlstack:orchestrator: "kubernetes"\n')
+
+    def listed() -> list[str]:
+        output = tmp_path / "output"
+        output.write_text("")
+        subprocess.run(
+            ["bash", "-c", step["run"]],
+            cwd=tmp_path,
+            env={**os.environ, "GITHUB_OUTPUT": str(output)},
+            check=True,
+        )
+        (line,) = output.read_text().splitlines()
+        key, value = line.split("=", 1)
+        assert key == "stacks"
+        return sorted(json.loads(value))
+
+    assert listed() == ["prod", "qa", "staging"]
+    for name in ("prod", "qa", "staging"):
+        (tmp_path / f"Pulumi.{name}.yaml").unlink()
+    assert listed() == []  # only Swarm stacks: the preview job is skipped, not failed
