@@ -6,7 +6,8 @@ numbers as floats, durations as Go strings, labels as {label, value} lists). Thi
 them into exactly what the Docker Engine API takes (POST /networks/create, /secrets/create,
 /services/create: PascalCase, nanosecond durations, label maps), the way the pulumi-docker
 provider (terraform-provider-docker) does, so the real engine can be handed the very spec a
-stack declares: by the engine tests, and by `mlstack render` to show it.
+stack declares (the engine tests do; `mlstack render` shows the pulumi-docker inputs as
+declared, not this translation).
 
 Translation is strict: an input this module does not know raises TranslationError naming the
 resource and the field, so nothing a stack declares is silently dropped. Two inputs are the
