@@ -1,8 +1,9 @@
 """The ASGI application: four routes, no framework (every microsecond counts at ~1 ms/request).
 
 The model loads in a background thread after the server starts listening, so /healthz answers
-at once and /readyz turns 200 only when predictions can be served. A prediction small enough to
-finish within INLINE_BUDGET runs on the event loop (a thread hop costs more than the model);
+at once and /readyz turns 200 only when predictions can be served (workers sharing a socket
+load before they accept instead: see model_server.server._worker). A prediction small enough
+to finish within INLINE_BUDGET runs on the event loop (a thread hop costs more than the model);
 bigger batches run in a thread so probes keep answering.
 """
 
@@ -107,27 +108,38 @@ class ModelApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    # Lifespan: start loading, report startup complete at once (the server then listens).
+    # Lifespan: start loading (unless done), report startup complete at once (then it listens).
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.state.loader_task = asyncio.get_running_loop().create_task(self._load())
+                if self.state.model is None:
+                    loading = self._load()
+                    self.state.loader_task = asyncio.get_running_loop().create_task(loading)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def load(self) -> None:
+        """Load the model now, blocking; raises what loading raised."""
+        started = time.perf_counter()
+        model = self._loader(self.config)
+        self._loaded(model, inline_rows(model), started)
+
     async def _load(self) -> None:
-        config = self.config
         started = time.perf_counter()
         try:
-            model = await asyncio.to_thread(self._loader, config)
+            model = await asyncio.to_thread(self._loader, self.config)
             rows = await asyncio.to_thread(inline_rows, model)
         except Exception as error:  # any load failure stops the server (exit code 3)
-            log.exception("loading %s failed", config.model_path)
+            log.exception("loading %s failed", self.config.model_path)
             self.state.failure = error
             return
+        self._loaded(model, rows, started)
+
+    def _loaded(self, model: LoadedModel, rows: int, started: float) -> None:
+        config = self.config
         self.state.inline_rows = rows
         # The model and libraries live for the whole process: move them out of the collector's
         # generations so a gen-2 collection during a request does not scan them.

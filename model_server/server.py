@@ -89,9 +89,18 @@ def serve_one(
     config: ServerConfig,
     sockets: list[socket.socket] | None = None,
     supervisor_pid: int | None = None,
+    *,
+    load_first: bool = False,
 ) -> int:
-    """Serve in this process; the exit code to use."""
+    """Serve in this process; the exit code to use. With `load_first` the model is loaded before
+    the server starts (a worker sharing a socket); otherwise while it already answers probes."""
     app = ModelApp(config, Metrics(config.model_name))
+    if load_first:
+        try:
+            app.load()
+        except Exception:
+            log.exception("loading %s failed", config.model_path)
+            return EXIT_MODEL_FAILED
     server = DrainingServer(app, config)
     server.supervisor_pid = supervisor_pid
     server.run(sockets=sockets)
@@ -100,7 +109,11 @@ def serve_one(
 
 def _worker(config: ServerConfig, sock: socket.socket, supervisor_pid: int) -> None:
     logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT)
-    sys.exit(serve_one(config, [sock], supervisor_pid))
+    # Workers share one listening socket: a worker that accepted connections while still loading
+    # would answer 503 to requests the pod took as ready (another worker answered /readyz), and a
+    # restarted worker would fail requests under traffic. So a worker loads first, then accepts;
+    # meanwhile connections wait in the socket's backlog for a worker that can predict.
+    sys.exit(serve_one(config, [sock], supervisor_pid, load_first=True))
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"

@@ -271,6 +271,11 @@ def test_workers_follow_the_container_cpu_limit(
         )
         workers = container.exec_run(["python", "-c", count_workers]).output
         assert int(workers) == 2, workers  # spawned worker processes under the supervisor
+        # Ready means one worker serves; wait for both (a loading worker has nothing to drain).
+        deadline = time.monotonic() + 30
+        while container.logs().decode().count("loaded from") < 2:
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.2)
         container.kill(signal="SIGTERM")
         assert container.wait(timeout=15)["StatusCode"] == 0
         logs = container.logs().decode()

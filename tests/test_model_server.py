@@ -365,13 +365,14 @@ def get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def start_server(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    """The server in its own process group; its output piped, or written to `log`."""
     full = {**os.environ, "HOST": "127.0.0.1", **env}
     return subprocess.Popen(
         [sys.executable, "-m", "model_server"],
         env=full,
         cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if log is None else log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: cleanup reaches the workers too
     )
@@ -397,7 +398,9 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30)
     raise AssertionError("server not ready in time")
 
 
-def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm() -> None:
+def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = start_server(
@@ -407,10 +410,16 @@ def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm()
             "WORKERS": "2",
             "DRAIN_SECONDS": "1",
             "GRACEFUL_TIMEOUT": "5",
-        }
+        },
+        log := tmp_path / "server.log",
     )
     try:
         wait_ready(base, process)
+        # Ready means one worker serves; wait for both (a loading worker has nothing to drain).
+        deadline = time.monotonic() + 30
+        while log.read_text().count("loaded from") < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
         body = json.dumps({"instances": IRIS_META["sample"]}).encode()
         for _ in range(20):  # new connection each time: the kernel spreads them over workers
             status, payload = get(f"{base}/predict", body)
@@ -424,10 +433,38 @@ def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm()
         time.sleep(0.3)
         assert get(f"{base}/readyz") == (503, b"draining")
         assert get(f"{base}/predict", body)[0] == 200  # still serving while draining
-        output = process.communicate(timeout=10)[0].decode()
+        process.wait(timeout=10)
+        output = log.read_text()
         assert process.returncode == 0, output
         assert time.monotonic() - started < 5
         assert output.count("draining for 1.0 s") == 2, output
+    finally:
+        stop_group(process)
+
+
+def test_workers_accept_no_request_before_they_can_predict() -> None:
+    # Workers share one socket: a request must never reach a worker still loading the model
+    # (the pod is ready as soon as any worker is). It waits in the backlog instead.
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start_server({"MODEL_PATH": str(IRIS_JOBLIB), "PORT": str(port), "WORKERS": "2"})
+    body = json.dumps({"instances": IRIS_META["sample"]}).encode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    statuses: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(statuses) < 10:
+            assert time.monotonic() < deadline, f"answers so far: {statuses}"
+            assert process.poll() is None, process.communicate()[0].decode()
+            request = urllib.request.Request(f"{base}/predict", data=body, method="POST")
+            try:
+                with opener.open(request, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+            except urllib.error.URLError:  # not bound yet
+                time.sleep(0.02)
+        assert statuses == [200] * 10
     finally:
         stop_group(process)
 
