@@ -159,9 +159,10 @@ def new_stack_command(
         )
         written = new_stack(options, directory, force=force)
         still_needed = secrets_still_needed(options, directory)
-    typer.echo(f"wrote {written}; check it offline with: mlstack validate {environment}")
+    typer.echo(f"wrote {written}")
     for command in still_needed:
-        typer.echo(f"then set its secret: {command}")
+        typer.echo(f"set its secret: {command}")
+    typer.echo(f"check it offline with: mlstack validate {environment}")
 
 
 @app.command()

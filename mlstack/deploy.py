@@ -36,7 +36,7 @@ def missing_cli_message() -> list[str]:
         "nor in ~/.pulumi/bin.",
         f"Install it with `{INSTALL_COMMAND}` and put ~/.pulumi/bin on PATH, or run this "
         "command again with --install-pulumi.",
-        "render, diff and validate work without it.",
+        "new-stack, render, diff, validate and reference work without it.",
     ]
 
 

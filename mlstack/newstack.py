@@ -89,8 +89,10 @@ def secrets_still_needed(options: NewStackOptions, project: Path) -> list[str]:
     """The `pulumi config set --secret` commands a new stack needs before it deploys: the stack
     file may not hold them, so validation assumed them."""
     config = stack_config(options)
+    written = yaml.safe_load(stack_path(project, options.environment).read_text("utf-8")) or {}
+    have = (written.get("config") or {}).keys()
     commands = []
-    if _needs_registry_password(config):
+    if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in have:
         commands.append(
             f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
             f"{options.environment}  # reads the value from stdin"

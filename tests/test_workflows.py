@@ -131,6 +131,8 @@ def test_the_preview_matrix_lists_the_kubernetes_stacks(tmp_path: Path) -> None:
     for name in ("dev", "staging", "prod"):
         shutil.copy(PROJECT_DIR / f"Pulumi.{name}.yaml", tmp_path)
     (tmp_path / "Pulumi.qa.yaml").write_text('config:\n  mlstack:orchestrator: "kubernetes"\n')
+    uat = "config:\n  mlstack:orchestrator: 'kubernetes'  # EKS\n"
+    (tmp_path / "Pulumi.uat.yaml").write_text(uat)
 
     def listed() -> list[str]:
         output = tmp_path / "output"
@@ -146,7 +148,7 @@ def test_the_preview_matrix_lists_the_kubernetes_stacks(tmp_path: Path) -> None:
         assert key == "stacks"
         return sorted(json.loads(value))
 
-    assert listed() == ["prod", "qa", "staging"]
-    for name in ("prod", "qa", "staging"):
+    assert listed() == ["prod", "qa", "staging", "uat"]
+    for name in ("prod", "qa", "staging", "uat"):
         (tmp_path / f"Pulumi.{name}.yaml").unlink()
     assert listed() == []  # only Swarm stacks: the preview job is skipped, not failed

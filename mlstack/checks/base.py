@@ -10,7 +10,7 @@ from mlstack.checks.inventory import Inventory
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    rule: str  # e.g. K8S-PROBES: stable, greppable, named in the README's rule table
+    rule: str  # e.g. K8S-PROBES: stable, greppable, listed under `validate` in the README
     resource: str  # the object as people name it, e.g. "Deployment ml-serving/iris"
     message: str
 

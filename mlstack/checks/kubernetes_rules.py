@@ -1,5 +1,5 @@
-"""Checklist rules over the Kubernetes objects a stack declares (CHECKLIST.md, "Pods and
-containers", "Workload and availability"). Each finding names the object it is about."""
+"""Checklist rules over the Kubernetes objects a stack declares (../shared/guide/CHECKLIST.md,
+"Pods and containers", "Workload and availability"). Each finding names the object it is about."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The checklist rules (CHECKLIST.md) over a stack's recording, Kubernetes and Swarm.
+"""The checklist rules (../shared/guide/CHECKLIST.md) over a stack's recording, both orchestrators.
 
 Rules live in kubernetes_rules.py and swarm_rules.py and register themselves with an ID;
 `check` runs every one of them. Each finding names the rule, the object and what is wrong.

@@ -1,5 +1,6 @@
-"""Checklist rules over the Docker Swarm services a stack declares (CHECKLIST.md, "Docker Swarm
-services"). The inputs are pulumi-docker's `docker.Service` arguments in wire format."""
+"""Checklist rules over the Docker Swarm services a stack declares (../shared/guide/CHECKLIST.md,
+"Docker Swarm services"). The inputs are pulumi-docker's `docker.Service` arguments in wire
+format."""
 
 from __future__ import annotations
 
