@@ -14,9 +14,9 @@ from components.image.context import (
     image_repository,
     image_tag,
     plan_build_context,
-    registry_server,
     write_build_context,
 )
+from components.image.publish import image_reference, push_registry
 from components.image.render import RUNTIME_TARGET
 from components.labels import PART_OF
 from components.settings import ImageSettings, ServedModel
@@ -79,17 +79,6 @@ class ModelImage(pulumi.ComponentResource):
             f"{image_repository(settings.registry, model.name)}:"
             f"{image_tag(model.version, context.digest)}"
         )
-        registry = None
-        if settings.push and settings.registry:
-            registry = docker.RegistryArgs(
-                server=registry_server(settings.registry),
-                username=settings.registry_username,
-                password=(
-                    pulumi.Output.secret(args.registry_password)
-                    if args.registry_password is not None
-                    else None
-                ),
-            )
         image = docker.Image(
             f"{name}-build",
             image_name=self.image_name,
@@ -107,19 +96,9 @@ class ModelImage(pulumi.ComponentResource):
                     else None
                 ),
             ),
-            registry=registry,
+            registry=push_registry(settings, args.registry_password),
             skip_push=not settings.push,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if settings.push:
-            # Pushed: the registry digest pins exactly what was built. The offline recorder's
-            # mocks echo inputs and repoDigest is an output only, so there it is empty and the
-            # (content-addressed) tag stands in.
-            self.image_ref = pulumi.Output.all(image.repo_digest, image.image_name).apply(
-                lambda values: values[0] or values[1]
-            )
-        else:
-            # Local: repoDigest would be a bare image ID, which Swarm and Kubernetes cannot pull;
-            # the content-hash tag is unique per context instead.
-            self.image_ref = image.image_name
+        self.image_ref = image_reference(image, pushed=settings.push)
         self.register_outputs({"imageRef": self.image_ref})

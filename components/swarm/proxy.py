@@ -13,9 +13,9 @@ from components.image.context import (
     DOCKERFILE,
     build_directory,
     image_repository,
-    registry_server,
     write_build_context,
 )
+from components.image.publish import image_reference, push_registry
 from components.labels import stack_labels
 from components.settings import ImageSettings, ServedModel, SwarmSettings
 from components.settings.invariants import PROXY_NAME
@@ -69,17 +69,6 @@ class SwarmProxy(pulumi.ComponentResource):
         directory = build_directory(args.project_dir, args.environment, PROXY_NAME).resolve()
         write_build_context(files, directory)
         image_name = f"{image_repository(image.registry, PROXY_NAME)}:{proxy_image_tag(files)}"
-        registry = None
-        if image.push and image.registry:
-            registry = docker.RegistryArgs(
-                server=registry_server(image.registry),
-                username=image.registry_username,
-                password=(
-                    pulumi.Output.secret(args.registry_password)
-                    if args.registry_password is not None
-                    else None
-                ),
-            )
         built = docker.Image(
             f"{name}-image",
             image_name=image_name,
@@ -89,18 +78,11 @@ class SwarmProxy(pulumi.ComponentResource):
                 args={"BASE_IMAGE": image.base_image},
                 platform=image.platform,
             ),
-            registry=registry,
+            registry=push_registry(image, args.registry_password),
             skip_push=not image.push,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # Pushed: the registry digest (the recorder's mocks leave it empty: the tag stands in).
-        self.image_ref = (
-            pulumi.Output.all(built.repo_digest, built.image_name).apply(
-                lambda values: values[0] or values[1]
-            )
-            if image.push
-            else built.image_name
-        )
+        self.image_ref = image_reference(built, pushed=image.push)
         labels = stack_labels(args.environment, PROXY_NAME)
         spec = proxy_service_spec(
             routes, self.image_ref, args.network_id, args.environment, settings, labels
