@@ -4,12 +4,16 @@
 (tests.harness.run_stack) and builds it with the docker SDK from the recorded inputs: context,
 dockerfile, build args, platform, target and cache_from, so tests run what the stack declares
 rather than something assembled by hand. The engine's classic builder runs the same Dockerfile
-the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax).
+the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax);
+`buildkit_build` builds it with BuildKit itself, through the docker CLI, to show that too.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,3 +131,86 @@ def build_recorded_image(
 ) -> str:
     """Build the recorded image and return its tag (the recorded imageName unless `tag`)."""
     return build_image(resource, client, tag=tag).tag
+
+
+# ---- BuildKit: the builder the pulumi-docker provider uses ----
+
+_BUILDKIT_STEP = re.compile(r"^#(\d+) \[(?:[\w-]+ )?\d+/\d+\] (.*)$")
+
+
+@dataclass(frozen=True)
+class BuildKitImage:
+    tag: str
+    image_id: str
+    instructions: dict[str, bool]  # each Dockerfile instruction run -> whether it was CACHED
+    log: str
+
+    def cached(self, prefix: str) -> bool:
+        """Whether the one instruction starting with `prefix` came from BuildKit's cache."""
+        found = [text for text in self.instructions if text.startswith(prefix)]
+        assert len(found) == 1, f"expected one instruction {prefix!r}, found {found}"
+        return self.instructions[found[0]]
+
+
+def buildkit_cli() -> str | None:
+    """A docker CLI that builds with BuildKit: one with `buildx`, or a pre-23 one (BuildKit
+    built in, as Debian's docker.io ships). None when there is none."""
+    for cli in dict.fromkeys(filter(None, ["/usr/bin/docker", shutil.which("docker")])):
+        if subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0:
+            return cli
+        version = subprocess.run(
+            [cli, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True
+        ).stdout.strip()
+        if version and int(version.split(".", 1)[0]) < 23:
+            return cli
+    return None
+
+
+def buildkit_build(
+    resource: RecordedResource, cli: str, *, tag: str, context: Path | None = None
+) -> BuildKitImage:
+    """Build the recorded image with BuildKit from the same recorded inputs as build_image."""
+    build = recorded_build(resource)
+    recorded_context = Path(build["context"])
+    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
+    if not dockerfile.is_absolute():
+        dockerfile = recorded_context / dockerfile
+    context = context or recorded_context
+    command = [cli, "build", "--progress=plain", "--tag", tag]
+    command += ["--file", str(context / dockerfile.relative_to(recorded_context))]
+    for key, value in (build.get("args") or {}).items():
+        command += ["--build-arg", f"{key}={value}"]
+    if build.get("target"):
+        command += ["--target", build["target"]]
+    if build.get("platform"):
+        command += ["--platform", build["platform"]]
+    for image in (build.get("cacheFrom") or {}).get("images") or []:
+        command += ["--cache-from", image]
+    done = subprocess.run(
+        [*command, str(context)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        check=False,
+    )
+    log = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise BuildFailedError(f"BuildKit build of {tag} failed:\n{log[-4000:]}")
+    names: dict[str, str] = {}
+    instructions: dict[str, bool] = {}
+    for line in log.splitlines():
+        match = _BUILDKIT_STEP.match(line.strip())
+        if match:
+            names[match.group(1)] = match.group(2)
+            instructions.setdefault(match.group(2), False)
+        elif line.strip().endswith(" CACHED"):
+            number = line.strip().split(" ", 1)[0].lstrip("#")
+            if number in names:
+                instructions[names[number]] = True
+    inspected = subprocess.run(
+        [cli, "image", "inspect", "--format", "{{.Id}}", tag],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return BuildKitImage(tag, inspected.stdout.strip(), instructions, log)

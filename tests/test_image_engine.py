@@ -9,6 +9,7 @@ read-only root filesystem and a tmpfs /tmp, as the orchestrators run them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import time
@@ -31,7 +32,7 @@ from components.settings import load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
 from tests.harness import PROJECT_DIR, run_stack
-from tests.images import BuiltImage, build_image
+from tests.images import BuiltImage, build_image, buildkit_build, buildkit_cli
 
 pytestmark = pytest.mark.engine
 
@@ -313,6 +314,38 @@ def test_an_app_only_change_reuses_the_dependency_layer(
         assert after[shared] != before[shared]
     finally:
         remove_image(docker_engine, tag)
+
+
+def test_buildkit_the_providers_builder_builds_it_serves_and_caches_the_dependencies(
+    docker_engine: docker.DockerClient, python_base_image: str, tmp_path: Path
+) -> None:
+    """pulumi-docker builds with BuildKit: the recorded build inputs work there too, the image
+    serves, and an app-only change reuses BuildKit's cached dependency layers."""
+    cli = buildkit_cli()
+    if cli is None:
+        message = "no docker CLI with BuildKit (buildx, or a docker.io CLI before 23)"
+        if os.environ.get("MLSTACK_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"{message}; .ci/run installs docker.io")
+        pytest.skip(message)
+    resource = image_resource(recorded("dev", python_base_image), "iris")
+    changed = tmp_path / "context"
+    shutil.copytree(resource.inputs["build"]["context"], changed)
+    with (changed / "model_server" / "app.py").open("a") as app:
+        app.write(f"\n# an app-only change {RUN_ID}\n")  # BuildKit caches by content
+    tags = [f"{RUN_ID}/iris:buildkit", f"{RUN_ID}/iris:buildkit-app-change"]
+    try:
+        built = buildkit_build(resource, cli, tag=tags[0])
+        with serving(docker_engine, built.tag, "buildkit") as (container, base):
+            assert predict(base, META["sample"]) == META["sample_predictions"]
+            assert container.attrs["Config"]["User"] == "10001:10001"
+        rebuilt = buildkit_build(resource, cli, tag=tags[1], context=changed)
+        for prefix in ("RUN /opt/venv/bin/pip install", "COPY --from=builder /opt/venv"):
+            assert rebuilt.cached(prefix), rebuilt.log
+        assert not rebuilt.cached("COPY model_server /app/model_server"), rebuilt.log
+        assert rebuilt.image_id != built.image_id
+    finally:
+        for tag in tags:
+            remove_image(docker_engine, tag)
 
 
 def test_the_onnx_image_builds_and_predicts(
