@@ -135,11 +135,10 @@ def test_service_and_pdb_select_exactly_the_deployments_pods(recording: Recordin
         assert port["targetPort"] == "http"
 
 
-def test_network_policies_open_only_the_serving_port(recording: Recording) -> None:
+def test_network_policies_open_only_the_ports_each_pod_serves(recording: Recording) -> None:
+    # Model pods, headroom placeholders and the cluster-autoscaler alike.
     policies = manifests(recording, "NetworkPolicy")
     for deployment in manifests(recording, "Deployment"):
-        if deployment["metadata"]["namespace"] == "kube-system":
-            continue  # the cluster-autoscaler: mlstack does not police kube-system
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         covering = [
             p

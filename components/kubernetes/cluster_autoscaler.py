@@ -8,13 +8,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.specs.cluster_autoscaler import (
+    METRICS_PORT_NAME,
     NAME,
     autoscaler_command,
     autoscaler_deployment_spec,
     autoscaler_labels,
+    autoscaler_selector,
     cluster_rules,
     namespace_rules,
 )
+from components.kubernetes.specs.network import serving_ingress_policy
 from components.settings.kubernetes import ClusterAutoscalerSettings
 from components.settings.size import ClusterAutoscaling
 
@@ -30,7 +33,8 @@ class ClusterAutoscalerArgs:
 
 
 class ClusterAutoscaler(pulumi.ComponentResource):
-    """ServiceAccount, ClusterRole/Binding, Role/Binding and Deployment of cluster-autoscaler.
+    """ServiceAccount, ClusterRole/Binding, Role/Binding, Deployment and NetworkPolicy (ingress on
+    its metrics port only) of cluster-autoscaler.
 
     Output: `deployment_name`.
     """
@@ -98,6 +102,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 args.settings, args.scaling, account.metadata.name, labels
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=metadata(),
+            spec=serving_ingress_policy(autoscaler_selector(labels), METRICS_PORT_NAME),
+            opts=child,
         )
         self.deployment_name = deployment.metadata.name
         self.register_outputs({"deploymentName": self.deployment_name})

@@ -28,6 +28,7 @@ from components.settings.size import ClusterAutoscaling
 
 NAME = "cluster-autoscaler"
 METRICS_PORT = 8085
+METRICS_PORT_NAME = "metrics"
 # The image is distroless and runs as "nobody", as in the upstream manifests.
 AUTOSCALER_UID = 65534
 
@@ -40,6 +41,11 @@ def autoscaler_labels() -> dict[str, str]:
         "app.kubernetes.io/part-of": "mlstack",
         "app.kubernetes.io/managed-by": "pulumi",
     }
+
+
+def autoscaler_selector(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels that pick the autoscaler's pods (Deployment selector, NetworkPolicy)."""
+    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
 
 
 def autoscaler_command(
@@ -148,9 +154,7 @@ def autoscaler_deployment_spec(
     service_account: pulumi.Input[str],
     labels: Mapping[str, str],
 ) -> k8s.apps.v1.DeploymentSpecArgs:
-    selector = {
-        key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
-    }
+    selector = autoscaler_selector(labels)
     resources = {"cpu": "100m", "memory": "600Mi", "ephemeral-storage": "64Mi"}
     return k8s.apps.v1.DeploymentSpecArgs(
         replicas=1,  # leader-elected; one active instance is the design
@@ -182,7 +186,7 @@ def autoscaler_deployment_spec(
                         command=autoscaler_command(autoscaler, scaling),
                         ports=[
                             k8s.core.v1.ContainerPortArgs(
-                                name="metrics", container_port=METRICS_PORT, protocol="TCP"
+                                name=METRICS_PORT_NAME, container_port=METRICS_PORT, protocol="TCP"
                             )
                         ],
                         resources=k8s.core.v1.ResourceRequirementsArgs(
@@ -190,7 +194,7 @@ def autoscaler_deployment_spec(
                         ),
                         liveness_probe=k8s.core.v1.ProbeArgs(
                             http_get=k8s.core.v1.HTTPGetActionArgs(
-                                path="/health-check", port="metrics"
+                                path="/health-check", port=METRICS_PORT_NAME
                             ),
                             period_seconds=10,
                             failure_threshold=3,

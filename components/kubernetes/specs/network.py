@@ -2,9 +2,10 @@
 
 Model pods accept TCP on their named `http` port (predictions, probes and the /metrics scrape all
 use it) from anywhere, since the callers (ingress controllers, other services, Prometheus) live
-in namespaces mlstack does not know; every other port is closed. Headroom placeholders serve
-nothing and accept nothing. Egress stays open: a model may call what it needs. A cluster whose
-network plugin does not enforce NetworkPolicy ignores these objects.
+in namespaces mlstack does not know; every other port is closed. The cluster-autoscaler accepts
+only its metrics and health port. Headroom placeholders serve nothing and accept nothing. Egress
+stays open: a model may call what it needs. A cluster whose network plugin does not enforce
+NetworkPolicy ignores these objects.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.specs.workload import HTTP_PORT_NAME
 
 
-def serving_ingress_policy(selector: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
+def serving_ingress_policy(
+    selector: Mapping[str, str], port: str = HTTP_PORT_NAME
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Ingress to the selected pods on one named TCP port, from anywhere; nothing else."""
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         policy_types=["Ingress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT_NAME, protocol="TCP")]
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")]
             )
         ],
     )
