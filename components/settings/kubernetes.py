@@ -10,8 +10,12 @@ from components.settings.base import DnsLabel, PinnedImage, StrictModel
 
 # Same minor version as the cluster is what the cluster-autoscaler project asks for.
 DEFAULT_CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1"
-# The pause image of Kubernetes 1.31+ (does nothing, holds the headroom's requests).
-DEFAULT_HEADROOM_IMAGE = "registry.k8s.io/pause:3.10"
+# The pause image of Kubernetes 1.31+ (does nothing, holds the headroom's requests), pinned by
+# its multi-arch index digest so the placeholder can never change under the same tag.
+DEFAULT_HEADROOM_IMAGE = (
+    "registry.k8s.io/pause:3.10"
+    "@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a"
+)
 
 
 class PriorityClassSettings(StrictModel):
