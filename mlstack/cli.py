@@ -19,7 +19,7 @@ from mlstack import deploy, revision
 from mlstack import diff as diffing
 from mlstack import render as rendering
 from mlstack.errors import CliError
-from mlstack.newstack import NewStackOptions, new_stack, secrets_still_needed
+from mlstack.newstack import NewStackOptions, new_stack
 from mlstack.project import is_development, open_project, record_stack, require_stack
 from mlstack.stackfile import stack_path
 
@@ -158,9 +158,8 @@ def new_stack_command(
             settings=set_ or [],
         )
         written = new_stack(options, directory, force=force)
-        still_needed = secrets_still_needed(options, directory)
-    typer.echo(f"wrote {written}")
-    for command in still_needed:
+    typer.echo(f"wrote {written.path}")
+    for command in written.secrets_to_set:
         typer.echo(f"set its secret: {command}")
     typer.echo(f"check it offline with: mlstack validate {environment}")
 

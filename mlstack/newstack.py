@@ -71,45 +71,46 @@ SWARM_OPTIONS = {
 }
 
 
-def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -> Path:
+@dataclass(frozen=True)
+class WrittenStack:
+    path: Path
+    secrets_to_set: list[str]
+    """`pulumi config set --secret` commands the stack still needs: the file cannot hold them in
+    plain text, so validation assumed them."""
+
+
+SECRET_CONFIG_KEYS = frozenset(f"{NAMESPACE}:{name}" for name in SECRET_KEYS)
+
+
+def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -> WrittenStack:
     """Write Pulumi.<env>.yaml into `project`; CliError when it exists (without `force`), when an
     option does not fit, or when the settings model refuses the result."""
     check_stack_name(options.environment)
     target = stack_path(project, options.environment)
     if target.exists() and not force:
         raise CliError(f"{target} already exists; pass --force to replace it")
-    text = render_stack_file(options, project)
-    if target.exists():
-        text = keep_encrypted(text, target.read_text(encoding="utf-8"))
-    target.write_text(text, encoding="utf-8")
-    return target
-
-
-def secrets_still_needed(options: NewStackOptions, project: Path) -> list[str]:
-    """The `pulumi config set --secret` commands a new stack needs before it deploys: the stack
-    file may not hold them, so validation assumed them."""
     config = stack_config(options)
-    written = yaml.safe_load(stack_path(project, options.environment).read_text("utf-8")) or {}
-    have = (written.get("config") or {}).keys()
-    commands = []
-    if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in have:
-        commands.append(
+    text = render_stack_file(options, config, project)
+    kept: set[str] = set()
+    if target.exists():
+        text, kept = keep_encrypted(text, target.read_text(encoding="utf-8"))
+    target.write_text(text, encoding="utf-8")
+    secrets_to_set = []
+    if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in kept:
+        secrets_to_set.append(
             f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
             f"{options.environment}  # reads the value from stdin"
         )
-    return commands
+    return WrittenStack(target, secrets_to_set)
 
 
-def keep_encrypted(text: str, previous: str) -> str:
+def keep_encrypted(text: str, previous: str) -> tuple[str, set[str]]:
     """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: the
     stack's `encryptionsalt` (without it every secure value becomes unreadable) and the
-    secure (encrypted) `mlstack:` secret values."""
+    secure (encrypted) `mlstack:` secret values. Also returns the config keys kept."""
     old = yaml.safe_load(previous) or {}
-    old_config = old.get("config") or {}
     kept = {
-        key: value
-        for key, value in old_config.items()
-        if key in {f"{NAMESPACE}:{name}" for name in SECRET_KEYS}
+        key: value for key, value in (old.get("config") or {}).items() if key in SECRET_CONFIG_KEYS
     }
     if kept:
         dumped = yaml.safe_dump(kept, sort_keys=True, default_flow_style=False)
@@ -123,12 +124,11 @@ def keep_encrypted(text: str, previous: str) -> str:
     if lost or (salt and new.get("encryptionsalt") != salt):
         # The kept values did not land where Pulumi reads them: a bug, never the user's.
         raise CliError("internal error: --force could not keep the stack's encrypted values")
-    return text
+    return text, set(kept)
 
 
-def render_stack_file(options: NewStackOptions, project: Path) -> str:
-    """The stack file's text, validated; nothing is written."""
-    config = stack_config(options)
+def render_stack_file(options: NewStackOptions, config: dict[str, Any], project: Path) -> str:
+    """The stack file's text for `config` (stack_config(options)), validated; nothing written."""
     text = _template().render(
         environment=options.environment,
         description=options.description,

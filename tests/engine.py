@@ -32,6 +32,19 @@ def _client() -> docker.DockerClient | None:
         return None
 
 
+def apt_install(package: str) -> str | None:
+    """Install a Debian package (as root); why it failed, or None."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            return f"installing {package} failed: {result.stderr.strip()[-300:]}"
+    return None
+
+
 def _install_and_start() -> str | None:
     """Start (installing if needed) a local dockerd. Returns why it could not, or None."""
     if os.geteuid() != 0:
@@ -39,14 +52,9 @@ def _install_and_start() -> str | None:
     if shutil.which("dockerd") is None:
         if shutil.which("apt-get") is None:
             return "no Docker engine answers, dockerd is not installed and apt-get is missing"
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "docker.io"],
-        ):
-            result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            if result.returncode != 0:
-                return f"installing docker.io failed: {result.stderr.strip()[-300:]}"
+        failed = apt_install("docker.io")
+        if failed is not None:
+            return failed
     with DOCKERD_LOG.open("ab") as log:
         subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
     for _ in range(60):

@@ -59,6 +59,16 @@ def recorded_build(resource: RecordedResource) -> dict[str, Any]:
     return build
 
 
+def build_paths(build: dict[str, Any], context: Path | None) -> tuple[Path, Path]:
+    """The context to build (`context`, or the recorded one) and the recorded Dockerfile's path
+    relative to it."""
+    recorded_context = Path(build["context"])
+    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
+    if not dockerfile.is_absolute():
+        dockerfile = recorded_context / dockerfile
+    return context or recorded_context, dockerfile.relative_to(recorded_context)
+
+
 def build_image(
     resource: RecordedResource,
     client: docker.DockerClient,
@@ -72,12 +82,7 @@ def build_image(
     the same Dockerfile path inside it and every other recorded input unchanged.
     """
     build = recorded_build(resource)
-    recorded_context = Path(build["context"])
-    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
-    if not dockerfile.is_absolute():
-        dockerfile = recorded_context / dockerfile
-    dockerfile = dockerfile.relative_to(recorded_context)
-    context = context or recorded_context
+    context, dockerfile = build_paths(build, context)
     name = tag or resource.inputs["imageName"]
     log_lines: list[str] = []
     steps: list[BuildStep] = []
@@ -171,13 +176,8 @@ def buildkit_build(
 ) -> BuildKitImage:
     """Build the recorded image with BuildKit from the same recorded inputs as build_image."""
     build = recorded_build(resource)
-    recorded_context = Path(build["context"])
-    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
-    if not dockerfile.is_absolute():
-        dockerfile = recorded_context / dockerfile
-    context = context or recorded_context
-    command = [cli, "build", "--progress=plain", "--tag", tag]
-    command += ["--file", str(context / dockerfile.relative_to(recorded_context))]
+    context, dockerfile = build_paths(build, context)
+    command = [cli, "build", "--progress=plain", "--tag", tag, "--file", str(context / dockerfile)]
     for key, value in (build.get("args") or {}).items():
         command += ["--build-arg", f"{key}={value}"]
     if build.get("target"):

@@ -26,6 +26,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from tests.engine import apt_install
+
 REGISTRY_BINARY = "docker-registry"
 
 
@@ -33,7 +35,7 @@ REGISTRY_BINARY = "docker-registry"
 class Registry:
     address: str  # host:port, what an image name starts with
     username: str
-    password: str = ""  # a fresh random one per run
+    password: str  # a fresh random one per run
 
     def answers(self, username: str | None = None, password: str | None = None) -> int:
         """HTTP status of GET /v2/ (the registry API root), with basic auth when given."""
@@ -54,15 +56,7 @@ def _install() -> str | None:
         return None
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return f"{REGISTRY_BINARY} is not installed and apt-get (as root) is not available"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", REGISTRY_BINARY],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0:
-            return f"installing {REGISTRY_BINARY} failed: {done.stderr.strip()[-300:]}"
-    return None
+    return apt_install(REGISTRY_BINARY)
 
 
 def _free_port() -> int:
