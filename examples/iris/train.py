@@ -1,7 +1,8 @@
 """Regenerate the example iris model: iris.joblib (scikit-learn) and iris.onnx (same model).
 
 Deterministic: the data set ships with scikit-learn (no download), the split and the model are
-seeded, so a rerun with the versions in iris.json yields the same predictions.
+seeded, and OpenBLAS runs one pinned kernel set on one thread, so a rerun with the versions in
+iris.json yields the same bytes on any x86-64 machine.
 
     python examples/iris/train.py [--out DIR]
 """
@@ -10,10 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from pathlib import Path
 
-import joblib
+# OpenBLAS (inside numpy's and scipy's wheels) picks its kernels by CPU model, and kernels round
+# the solver's last bits differently: an AVX-512 Intel machine and an AMD one fitted coefficients
+# a few ULP apart. Pin one kernel set every x86-64 CPU since 2013 runs (AVX2) and one thread,
+# before numpy loads, so the artifact is byte-identical on any such machine.
+if platform.machine() in ("x86_64", "AMD64"):
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import joblib  # after the OpenBLAS pin
 import numpy as np
+import scipy
 import skl2onnx
 import sklearn
 from skl2onnx.common.data_types import FloatTensorType
@@ -55,6 +67,7 @@ def train(out: Path) -> dict[str, object]:
         "versions": {
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
+            "scipy": scipy.__version__,
             "skl2onnx": skl2onnx.__version__,
         },
     }
