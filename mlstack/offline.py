@@ -43,6 +43,16 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class RecordedOptions:
+    """The lifecycle options a resource was registered with (what decides how the engine
+    replaces it). `delete_before_replace` is None when the program left it to the provider."""
+
+    delete_before_replace: bool | None = None
+    replace_on_changes: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RecordedResource:
     type: str
     name: str
@@ -51,6 +61,7 @@ class RecordedResource:
     custom: bool
     provider: str | None
     inputs: dict[str, Any]
+    options: RecordedOptions = field(default_factory=RecordedOptions)
 
     @property
     def is_provider(self) -> bool:
@@ -214,6 +225,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 provider=request.provider or None,
                 inputs=_plain(dict(inputs)),
+                options=RecordedOptions(
+                    delete_before_replace=(
+                        bool(request.deleteBeforeReplace)
+                        if request.deleteBeforeReplaceDefined
+                        else None
+                    ),
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    ignore_changes=tuple(request.ignoreChanges),
+                ),
             )
         )
         return response

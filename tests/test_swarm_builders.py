@@ -275,11 +275,12 @@ def test_the_endpoint_is_the_managers_host_port(docker_host: str, url: str) -> N
 
 
 def test_secret_names_follow_their_content_and_fit_dockers_limits() -> None:
-    first = secrets.secret_name("dev", "iris", "api-token", "one")
-    assert first == secrets.secret_name("dev", "iris", "api-token", "one")
-    assert first != secrets.secret_name("dev", "iris", "api-token", "two")
+    first = secrets.secret_name("dev", "iris", "api-token", "one", {"a": "b"})
+    assert first == secrets.secret_name("dev", "iris", "api-token", "one", {"a": "b"})
+    assert first != secrets.secret_name("dev", "iris", "api-token", "two", {"a": "b"})
+    assert first != secrets.secret_name("dev", "iris", "api-token", "one", {"a": "c"})
     assert first.startswith("dev-iris-api-token-")
-    long = secrets.secret_name("environment", "m" * 40, "f" * 60, "value")
+    long = secrets.secret_name("environment", "m" * 40, "f" * 60, "value", {})
     assert len(long) <= 64
     for name in (first, long):
         assert re.fullmatch(r"[a-zA-Z0-9]+([a-zA-Z0-9-_.]*[a-zA-Z0-9])?", name), name

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.specs.cluster import (
+    PRIORITY_CLASS_IMMUTABLE,
     headroom_deployment_spec,
     headroom_labels,
     headroom_priority_class,
@@ -57,7 +58,7 @@ class Headroom(pulumi.ComponentResource):
             global_default=False,
             preemption_policy=spec.preemption_policy,
             description=spec.description,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=PRIORITY_CLASS_IMMUTABLE),
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=HEADROOM_DEPLOYMENT, namespace=args.namespace, labels=labels

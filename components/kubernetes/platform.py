@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.kubernetes.headroom import Headroom, HeadroomArgs
 from components.kubernetes.specs.cluster import (
+    PRIORITY_CLASS_IMMUTABLE,
     docker_config_json,
     namespace_labels,
     registry_host,
@@ -86,7 +87,9 @@ class KubernetesPlatform(pulumi.ComponentResource):
             global_default=False,
             preemption_policy=serving_class.preemption_policy,
             description=serving_class.description,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(replace_on_changes=PRIORITY_CLASS_IMMUTABLE)
+            ),
         )
         self.priority_class_name = priority_class.metadata.name
 

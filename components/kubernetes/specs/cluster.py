@@ -48,6 +48,13 @@ def headroom_priority_class_name(priority: PriorityClassSettings) -> str:
     return f"{priority.name}-headroom"
 
 
+# The API server refuses to change these in place (ValidatePriorityClassUpdate), and
+# pulumi-kubernetes would try: a change must replace the PriorityClass (components/replacements.py).
+# It keeps its name, so pulumi-kubernetes deletes it before creating the new one; running pods keep
+# their priority, and only a pod created in that moment is refused until the class is back.
+PRIORITY_CLASS_IMMUTABLE = ["value", "preemptionPolicy"]
+
+
 @dataclass(frozen=True)
 class PriorityClassSpec:
     value: int

@@ -215,11 +215,13 @@ def proxy_service_spec(
     host = settings.publish_mode == "host"
     order = proxy_rollout_order(settings)
     replicas = 1 if host else proxy.replicas  # a global service replaces one node's task a step
+    # `global` is always sent, so switching publish mode is a change of mode.global (which
+    # replaces the service: components/swarm/service.py), never a block that silently vanishes.
     mode = (
         docker.ServiceModeArgs(global_=True)
         if host
         else docker.ServiceModeArgs(
-            replicated=docker.ServiceModeReplicatedArgs(replicas=proxy.replicas)
+            global_=False, replicated=docker.ServiceModeReplicatedArgs(replicas=proxy.replicas)
         )
     )
     container = hardened_container(

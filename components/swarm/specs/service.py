@@ -124,7 +124,9 @@ def model_service_spec(
     return ServiceSpec(
         name=model_service_name(environment, model.name),
         labels=label_args(labels),
-        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=replicas)),
+        mode=docker.ServiceModeArgs(
+            global_=False, replicated=docker.ServiceModeReplicatedArgs(replicas=replicas)
+        ),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=container,
             networks_advanceds=[network_args(network_id)],
