@@ -35,6 +35,8 @@ class SwarmModelServiceArgs:
     """File name -> secret value; Swarm secrets mounted under /run/secrets, never env vars."""
     auth: docker.ServiceAuthArgs | None = None
     """Registry credentials the nodes pull the image with (a private registry)."""
+    platform: str = "linux/amd64"
+    """The image's platform (ImageSettings.platform): tasks run only on nodes of it."""
 
 
 class SwarmModelService(pulumi.ComponentResource):
@@ -71,7 +73,14 @@ class SwarmModelService(pulumi.ComponentResource):
             )
             mounts.append(secret_file(secret.id, secret.name, file_name))
         spec = model_service_spec(
-            model, args.image, args.network_id, args.environment, args.settings, labels, mounts
+            model,
+            args.image,
+            args.network_id,
+            args.environment,
+            args.settings,
+            labels,
+            mounts,
+            platform=args.platform,
         )
         self.service = declare_service(f"{name}-service", spec, args.auth, self)
         self.service_name = self.service.name

@@ -207,6 +207,8 @@ def proxy_service_spec(
     environment: str,
     settings: SwarmSettings,
     labels: Mapping[str, str],
+    *,
+    platform: str,
 ) -> ServiceSpec:
     """With host publishing the proxy runs on every eligible node (global mode: each node
     answers on the model ports, the usual edge pattern); with ingress, `proxy.replicas` tasks
@@ -248,7 +250,9 @@ def proxy_service_spec(
                 proxy.resources.memory.limit,
             ),
             restart_policy=restart_policy_args(restart_policy(PROXY_HEALTHCHECK)),
-            placement=placement_args(proxy.placement_constraints, spread_over=settings.spread_over),
+            placement=placement_args(
+                proxy.placement_constraints, platform=platform, spread_over=settings.spread_over
+            ),
         ),
         update_config=update_config_args(update),
         rollback_config=rollback_config_args(rollback_policy(replicas, PROXY_HEALTHCHECK, order)),

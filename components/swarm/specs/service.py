@@ -104,6 +104,8 @@ def model_service_spec(
     settings: SwarmSettings,
     labels: Mapping[str, str],
     secrets: Sequence[docker.ServiceTaskSpecContainerSpecSecretArgs] = (),
+    *,
+    platform: str,
 ) -> ServiceSpec:
     size = model.size
     health = model_healthcheck(model.startup_timeout_seconds)
@@ -141,6 +143,7 @@ def model_service_spec(
             restart_policy=restart_policy_args(restart_policy(health)),
             placement=placement_args(
                 settings.placement_constraints,
+                platform=platform,
                 max_replicas_per_node=size.swarm.max_replicas_per_node,
                 spread_over=settings.spread_over,
             ),
