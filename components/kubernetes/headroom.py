@@ -8,7 +8,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.specs.cluster import (
-    PRIORITY_CLASS_IMMUTABLE,
     headroom_deployment_spec,
     headroom_labels,
     headroom_priority_class,
@@ -58,7 +57,7 @@ class Headroom(pulumi.ComponentResource):
             global_default=False,
             preemption_policy=spec.preemption_policy,
             description=spec.description,
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=PRIORITY_CLASS_IMMUTABLE),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=list(spec.IMMUTABLE)),
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=HEADROOM_DEPLOYMENT, namespace=args.namespace, labels=labels

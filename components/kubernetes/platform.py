@@ -10,7 +10,6 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.kubernetes.headroom import Headroom, HeadroomArgs
 from components.kubernetes.specs.cluster import (
-    PRIORITY_CLASS_IMMUTABLE,
     docker_config_json,
     namespace_labels,
     registry_host,
@@ -88,7 +87,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
             preemption_policy=serving_class.preemption_policy,
             description=serving_class.description,
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(replace_on_changes=PRIORITY_CLASS_IMMUTABLE)
+                child, pulumi.ResourceOptions(replace_on_changes=list(serving_class.IMMUTABLE))
             ),
         )
         self.priority_class_name = priority_class.metadata.name
