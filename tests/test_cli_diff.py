@@ -74,7 +74,7 @@ def test_swarm_replica_change_is_reported_as_that_field_of_that_service(repo: Pa
     assert lines[1].startswith("  swarm/service.")
     # The convergence wait grows with the replicas a rolling update has to replace.
     assert lines[2:] == [
-        "    convergeConfig.timeout: 700s -> 1005s",
+        "    convergeConfig.timeout: 11m40s -> 16m45s",
         "    mode.replicated.replicas: 2 -> 3",
     ]
     assert result.stdout.splitlines()[1] == "1 changed, 0 added, 0 removed"
