@@ -12,7 +12,9 @@ State: PULUMI_BACKEND_URL when set; otherwise development stacks keep theirs in 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,27 +43,60 @@ def missing_cli_message() -> list[str]:
 
 
 def locate_pulumi() -> Path | None:
-    """The `pulumi` executable: on PATH, in ~/.pulumi/bin (get.pulumi.com's default), or the
-    newest one the Automation API installed under ~/.pulumi/versions/."""
+    """The `pulumi` executable: on PATH (a version manager's shim counts), in ~/.pulumi/bin
+    (get.pulumi.com's default), or the newest one the Automation API installed under
+    ~/.pulumi/versions/ (newest by version number: 3.272.0 is newer than 3.99.0)."""
     found = shutil.which("pulumi")
     if found:
         return Path(found)
     home = Path.home() / ".pulumi"
     candidates = [home / "bin" / "pulumi"]
-    candidates += sorted((home / "versions").glob("*/bin/pulumi"), reverse=True)
+    installed = (home / "versions").glob("*/bin/pulumi")
+    candidates += sorted(installed, key=lambda path: version_key(path.parent.parent.name))[::-1]
     return next((path for path in candidates if os.access(path, os.X_OK)), None)
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(.*)$")
+
+
+def version_key(name: str) -> tuple[int, int, int, int, str]:
+    """Orders version directory names as versions; a pre-release (3.100.0-alpha) sorts below its
+    release, and a name that is no version below every version."""
+    match = _VERSION.match(name)
+    if match is None:
+        return (-1, -1, -1, 0, name)
+    major, minor, patch, rest = match.groups()
+    return (int(major), int(minor), int(patch), 0 if rest else 1, rest)
 
 
 def pulumi_command(*, install: bool) -> auto.PulumiCommand:
     path = locate_pulumi()
-    if path is None and not install:
-        raise CliError(*missing_cli_message())
+    if path is None:
+        if not install:
+            raise CliError(*missing_cli_message())
+        return _install_pulumi()
+    return _existing_pulumi(path)
+
+
+def _existing_pulumi(path: Path) -> auto.PulumiCommand:
+    # The Automation API runs ROOT/bin/pulumi, or `pulumi` from PATH without a root. An install
+    # lives in a bin/ directory; a version manager's shim (asdf, mise: .../shims/pulumi) does not,
+    # and is run as `pulumi` from PATH, where it was found.
+    root = str(path.parent.parent) if path.parent.name == "bin" else None
     try:
-        if path is None:
-            return auto.PulumiCommand.install()
-        return auto.PulumiCommand(root=str(path.parent.parent))
+        return auto.PulumiCommand(root=root)
     except auto.InvalidVersionError as error:
         raise CliError(f"the Pulumi CLI at {path} is too old for this SDK: {error}") from None
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise CliError(
+            f"the Pulumi CLI at {path} does not run: `pulumi version` failed ({error}).",
+            "A version manager's shim needs a Pulumi version selected for this directory.",
+        ) from None
+
+
+def _install_pulumi() -> auto.PulumiCommand:
+    try:
+        return auto.PulumiCommand.install()
     except Exception as error:  # noqa: BLE001 - the installer raises whatever its download hits
         raise CliError(
             f"could not install the Pulumi CLI: downloading {INSTALL_SCRIPT} failed "
