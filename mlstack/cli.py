@@ -159,6 +159,8 @@ def new_stack_command(
         )
         written = new_stack(options, directory, force=force)
     typer.echo(f"wrote {written.path}")
+    for warning in written.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for command in written.secrets_to_set:
         typer.echo(f"set its secret: {command}")
     typer.echo(f"check it offline with: mlstack validate {environment}")
@@ -277,6 +279,7 @@ def _deploy(
     yes: bool,
     install: bool,
     show_diff: bool,
+    check_engine: bool = True,
 ) -> None:
     with reported():
         deploy.run(
@@ -288,6 +291,7 @@ def _deploy(
             diff=show_diff,
             echo=lambda text: typer.echo(text, nl=not text.endswith("\n")),
             confirm=lambda question: typer.confirm(question, default=False),
+            check_engine=check_engine,
         )
 
 
@@ -297,10 +301,26 @@ def up(
     yes: Yes = False,
     install_pulumi: InstallPulumi = False,
     show_diff: Annotated[bool, typer.Option("--diff", help="Show property diffs.")] = False,
+    skip_engine_check: Annotated[
+        bool,
+        typer.Option(
+            "--skip-engine-check",
+            help="Swarm: deploy even where the engine looks unable to route the stack's "
+            "published ports (no IPVS for vip/ingress).",
+        ),
+    ] = False,
     project: ProjectDir = Path("."),
 ) -> None:
     """Deploy the stack (pulumi up through the Automation API)."""
-    _deploy("up", environment, project, yes=yes, install=install_pulumi, show_diff=show_diff)
+    _deploy(
+        "up",
+        environment,
+        project,
+        yes=yes,
+        install=install_pulumi,
+        show_diff=show_diff,
+        check_engine=not skip_engine_check,
+    )
 
 
 @app.command()

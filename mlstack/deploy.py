@@ -25,6 +25,7 @@ from pulumi import automation as auto
 
 from mlstack.errors import CliError
 from mlstack.project import is_development, require_stack
+from mlstack.stackfile import StackFileError, read_stack_config
 
 Operation = Literal["up", "preview", "destroy"]
 INSTALL_COMMAND = "curl -fsSL https://get.pulumi.com | sh"
@@ -148,8 +149,11 @@ def run(
     diff: bool,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool],
+    check_engine: bool = True,
 ) -> None:
     require_stack(project, environment)
+    if check_engine and operation != "destroy":
+        _check_target_engine(operation, project, environment, echo)
     command = pulumi_command(install=install)
     settings = backend(project, environment)
     for note in settings.notes:
@@ -173,6 +177,37 @@ def run(
             stack.destroy(on_output=echo)
     except auto.CommandError as error:
         raise CliError(f"pulumi {operation} {environment} failed:", *_tail(str(error))) from None
+
+
+def _check_target_engine(
+    operation: Operation, project: Path, environment: str, echo: Callable[[str], None]
+) -> None:
+    """A Swarm stack's settings against its engine (mlstack.engine_check), before the Pulumi CLI
+    is even looked for: `up` stops on an error, `preview` (which changes nothing) warns."""
+    from components.settings import NAMESPACE, Orchestrator, SettingsError, load_settings
+    from mlstack.engine_check import check_swarm_engine
+
+    try:
+        config = read_stack_config(project, environment)
+    except StackFileError as error:
+        raise CliError(str(error)) from None
+    prefix = f"{NAMESPACE}:"
+    raw = {
+        key[len(prefix) :]: value for key, value in config.values.items() if key.startswith(prefix)
+    }
+    try:
+        settings = load_settings(raw, environment=environment, project_dir=project)
+    except SettingsError as error:
+        raise CliError(*str(error).splitlines()) from None
+    if settings.orchestrator is not Orchestrator.SWARM:
+        return
+    errors, warnings = check_swarm_engine(settings.swarm, settings.source)
+    if errors and operation == "up":
+        raise CliError(
+            *errors, "(--skip-engine-check deploys anyway, if you know the engine better)"
+        )
+    for line in [*errors, *warnings]:
+        echo(f"warning: {line}")
 
 
 def _confirm_change(

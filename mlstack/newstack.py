@@ -77,6 +77,8 @@ class WrittenStack:
     secrets_to_set: list[str]
     """`pulumi config set --secret` commands the stack still needs: the file cannot hold them in
     plain text, so validation assumed them."""
+    warnings: list[str] = field(default_factory=list)
+    """What will not work as written where the stack deploys (a Swarm engine without IPVS)."""
 
 
 SECRET_CONFIG_KEYS = frozenset(f"{NAMESPACE}:{name}" for name in SECRET_KEYS)
@@ -101,7 +103,20 @@ def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -
             f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
             f"{options.environment}  # reads the value from stdin"
         )
-    return WrittenStack(target, secrets_to_set)
+    return WrittenStack(target, secrets_to_set, _engine_warnings(config, target.name))
+
+
+def _engine_warnings(config: dict[str, Any], stack_file: str) -> list[str]:
+    """mlstack up's engine check, told now: new-stack's Swarm defaults (vip, ingress) need IPVS."""
+    if config.get("orchestrator") != "swarm":
+        return []
+    from components.settings.swarm import SwarmSettings
+    from mlstack.engine_check import check_swarm_engine
+
+    errors, warnings = check_swarm_engine(
+        SwarmSettings.model_validate(config.get("swarm") or {}), stack_file
+    )
+    return [*errors, *warnings]
 
 
 def keep_encrypted(text: str, previous: str) -> tuple[str, set[str]]:
