@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from mlstack import deploy, revision
 from mlstack import diff as diffing
 from mlstack import render as rendering
+from mlstack.clihelp import ReadableGroup
 from mlstack.errors import CliError
 from mlstack.newstack import NewStackOptions, new_stack
 from mlstack.project import is_development, open_project, record_stack, require_stack
@@ -26,7 +29,15 @@ from mlstack.stackfile import stack_path
 FINDINGS = 1
 ERROR = 2
 
+# Choices of new-stack options, as the settings model spells them (a test keeps them equal).
+OrchestratorName = Literal["kubernetes", "swarm"]
+EndpointModeName = Literal["vip", "dnsrr"]
+PublishModeName = Literal["ingress", "host"]
+CloudProviderName = Literal["aws", "gce", "azure", "clusterapi", "oci", "hetzner"]
+
 app = typer.Typer(
+    cls=ReadableGroup,
+    rich_markup_mode=None,
     name="mlstack",
     help="Autoscaled ML model serving on Kubernetes or Docker Swarm, with Pulumi.",
     no_args_is_help=True,
@@ -42,6 +53,7 @@ ProjectDir = Annotated[
         envvar="MLSTACK_PROJECT",
         help="The Pulumi project directory (holds Pulumi.yaml).",
         file_okay=False,
+        metavar="DIR",
     ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -59,8 +71,27 @@ class Format(StrEnum):
     MARKDOWN = "markdown"
 
 
-@app.callback()
-def main() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"mlstack {package_version('mlstack')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("mlstack (not installed: no version recorded)")
+        raise typer.Exit()
+
+
+@app.callback(
+    epilog="Start with: mlstack new-stack --help. Offline (no Pulumi CLI, no cluster): "
+    "new-stack, validate, render, diff, reference. Deploying: up, preview, destroy."
+)
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
     """Generate stack files, render and diff them offline, validate them, deploy them."""
 
 
@@ -75,32 +106,54 @@ def reported() -> Iterator[None]:
         raise typer.Exit(code=ERROR) from None
 
 
-@app.command("new-stack")
+@app.command(
+    "new-stack",
+    short_help="Write a stack file, validated before it is written.",
+    epilog="Example: mlstack new-stack qa --orchestrator kubernetes --size medium "
+    "--registry ghcr.io/acme/ml --push "
+    "--model name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0",
+)
 def new_stack_command(
     environment: Environment,
     orchestrator: Annotated[
-        str, typer.Option(help="Where the models are served: kubernetes or swarm.")
+        OrchestratorName,
+        typer.Option(help="Where the models are served.", metavar="kubernetes|swarm"),
     ],
     size: Annotated[
-        str, typer.Option(help="Size preset in stacks/presets/: small, medium, large or gpu.")
+        str,
+        typer.Option(
+            help="Size preset in stacks/presets/: small, medium, large or gpu.", metavar="SIZE"
+        ),
     ],
     model: Annotated[
         list[str],
         typer.Option(
-            help="A model, as name=..,framework=..,artifact=..,version=..[,size=..]"
-            "[,publishedPort=..][,env.KEY=..][,overrides.KEY=..]. Repeat for more models."
+            help="A model, as KEY=VALUE pairs joined by commas (no spaces): name, framework "
+            "(sklearn or onnx), artifact (a path) and version; optionally size, port, "
+            "publishedPort, env.NAME, overrides.KEY or any other key of a model. Repeat the "
+            "option for more models.",
+            metavar="SPEC",
         ),
     ],
     description: Annotated[
         list[str] | None,
-        typer.Option(help="A line of the comment at the top of the file. Repeatable."),
+        typer.Option(
+            help="A line of the comment at the top of the file. Repeatable.", metavar="TEXT"
+        ),
     ] = None,
     registry: Annotated[
-        str | None, typer.Option(help="Registry images are named under, e.g. ghcr.io/acme/ml.")
+        str | None,
+        typer.Option(
+            help="Registry images are named under, e.g. ghcr.io/acme/ml.", metavar="REGISTRY"
+        ),
     ] = None,
     push: Annotated[bool, typer.Option(help="Push the images to --registry.")] = False,
-    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace.")] = None,
-    context: Annotated[str | None, typer.Option(help="Kubernetes kubeconfig context.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Kubernetes namespace.", metavar="NAMESPACE")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="Kubernetes kubeconfig context.", metavar="CONTEXT")
+    ] = None,
     cluster_autoscaler: Annotated[
         str | None,
         typer.Option(
@@ -109,16 +162,30 @@ def new_stack_command(
         ),
     ] = None,
     cloud_provider: Annotated[
-        str | None, typer.Option(help="cluster-autoscaler --cloud-provider (aws, gce, ...).")
+        CloudProviderName | None,
+        typer.Option(
+            help="cluster-autoscaler --cloud-provider: aws (default), gce, azure, clusterapi, "
+            "oci or hetzner.",
+            metavar="PROVIDER",
+        ),
     ] = None,
     docker_host: Annotated[
-        str | None, typer.Option(help="Swarm manager's Docker endpoint, e.g. ssh://admin@m1.")
+        str | None,
+        typer.Option(help="Swarm manager's Docker endpoint, e.g. ssh://admin@m1.", metavar="URL"),
     ] = None,
     endpoint_mode: Annotated[
-        str | None, typer.Option(help="Swarm endpoint mode: vip or dnsrr (engines without IPVS).")
+        EndpointModeName | None,
+        typer.Option(
+            help="Swarm endpoint mode (default vip; dnsrr for engines without IPVS).",
+            metavar="vip|dnsrr",
+        ),
     ] = None,
     publish_mode: Annotated[
-        str | None, typer.Option(help="Swarm publish mode: ingress or host.")
+        PublishModeName | None,
+        typer.Option(
+            help="Swarm publish mode (default ingress; host for engines without IPVS).",
+            metavar="ingress|host",
+        ),
     ] = None,
     proxy: Annotated[
         bool | None,
@@ -126,11 +193,18 @@ def new_stack_command(
     ] = None,
     override: Annotated[
         list[str] | None,
-        typer.Option(help="A size key for every model, e.g. replicas.max=10. Repeatable."),
+        typer.Option(
+            help="A size key for every model, e.g. replicas.max=10. Repeatable.",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Any mlstack: key, dotted, e.g. swarm.network.encrypted=true."),
+        typer.Option(
+            "--set",
+            help="Any mlstack: key, dotted, e.g. image.push=true. Repeatable.",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing stack file.")] = False,
     project: ProjectDir = Path("."),
@@ -166,11 +240,17 @@ def new_stack_command(
     typer.echo(f"check it offline with: mlstack validate {environment}")
 
 
-@app.command()
+@app.command(
+    short_help="Write what a stack declares as YAML files, offline.",
+    epilog="Example: mlstack render staging --out /tmp/staging",
+)
 def render(
     environment: Environment,
     out: Annotated[
-        Path, typer.Option(help="Directory to write (replaced if it holds an earlier render).")
+        Path,
+        typer.Option(
+            help="Directory to write (replaced if it holds an earlier render).", metavar="DIR"
+        ),
     ],
     project: ProjectDir = Path("."),
 ) -> None:
@@ -189,7 +269,10 @@ def render(
     typer.echo(f"rendered {len(result.files)} files to {out} ({parts})")
 
 
-@app.command()
+@app.command(
+    short_help="What a change does to a stack, against a git revision.",
+    epilog="Example: mlstack diff staging --base main --format markdown",
+)
 def diff(
     environment: Environment,
     base: Annotated[str, typer.Option(help="The git revision to compare with, e.g. main.")],
@@ -220,7 +303,10 @@ def diff(
         raise typer.Exit(code=FINDINGS)
 
 
-@app.command()
+@app.command(
+    short_help="Schema checks and checklist rules, offline.",
+    epilog="Example: mlstack validate staging",
+)
 def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     """Kubernetes schema checks and the checklist rules; exit 1 on any violation."""
     from mlstack.checks.validate import checked
@@ -239,7 +325,10 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     typer.echo(f"{environment}: no violations ({checked(recording)})")
 
 
-@app.command()
+@app.command(
+    short_help="Print the config reference (README.md's block).",
+    epilog="Example: mlstack reference --check",
+)
 def reference(
     write: Annotated[bool, typer.Option(help="Update the block in README.md.")] = False,
     check: Annotated[
@@ -295,7 +384,7 @@ def _deploy(
         )
 
 
-@app.command()
+@app.command(epilog="Example: mlstack up dev --yes")
 def up(
     environment: Environment,
     yes: Yes = False,
@@ -323,7 +412,10 @@ def up(
     )
 
 
-@app.command()
+@app.command(
+    short_help="Show what `up` would change.",
+    epilog="Example: mlstack preview staging --diff",
+)
 def preview(
     environment: Environment,
     install_pulumi: InstallPulumi = False,
@@ -334,7 +426,7 @@ def preview(
     _deploy("preview", environment, project, yes=True, install=install_pulumi, show_diff=show_diff)
 
 
-@app.command()
+@app.command(epilog="Example: mlstack destroy dev")
 def destroy(
     environment: Environment,
     yes: Yes = False,
