@@ -316,6 +316,8 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
         directory = open_project(project)
         recording = record_stack(directory, environment)
         findings = run_checks(recording, development=is_development(environment))
+    for warning in recording.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for finding in findings:
         typer.echo(str(finding))
     if findings:

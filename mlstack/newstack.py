@@ -99,11 +99,12 @@ def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -
     target.write_text(text, encoding="utf-8")
     secrets_to_set = []
     if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in kept:
-        secrets_to_set.append(
-            f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
-            f"{options.environment}  # reads the value from stdin"
-        )
-    return WrittenStack(target, secrets_to_set, _engine_warnings(config, target.name))
+        from components.settings.secret_advice import STDIN_NOTE, set_secret_command
+
+        command = set_secret_command("registryPassword", options.environment)
+        secrets_to_set.append(f"{command}  ({STDIN_NOTE})")
+    warnings = _validate(config, options.environment, project, options)
+    return WrittenStack(target, secrets_to_set, warnings + _engine_warnings(config, target.name))
 
 
 def _engine_warnings(config: dict[str, Any], stack_file: str) -> list[str]:
@@ -144,6 +145,8 @@ def keep_encrypted(text: str, previous: str) -> tuple[str, set[str]]:
 
 def render_stack_file(options: NewStackOptions, config: dict[str, Any], project: Path) -> str:
     """The stack file's text for `config` (stack_config(options)), validated; nothing written."""
+    from components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
+
     text = _template().render(
         environment=options.environment,
         description=options.description,
@@ -153,12 +156,14 @@ def render_stack_file(options: NewStackOptions, config: dict[str, Any], project:
         config=config,
         orchestrators=_orchestrators(),
         sizes=_sizes(),
+        secret_file_command=set_secret_command("secrets.<model>.<file>", options.environment),
+        encrypted_note=ENCRYPTED_NOTE,
     )
     written = (yaml.safe_load(text) or {}).get("config", {})
     expected = {f"{NAMESPACE}:{key}": value for key, value in config.items()}
     if written != expected:  # the template lost or changed a value: a bug, never the user's
         raise CliError(f"internal error: {TEMPLATE} wrote {written!r}, expected {expected!r}")
-    _validate(config, options.environment, project)
+    _validate(config, options.environment, project, options)
     return text
 
 
@@ -199,9 +204,12 @@ def stack_config(options: NewStackOptions) -> dict[str, Any]:
     for assignment in options.settings:
         key, value = _assignment(assignment, "--set")
         if key.split(".", 1)[0] in SECRET_KEYS:
+            from components.settings.secret_advice import ENCRYPTED_NOTE, STDIN_NOTE
+
             raise CliError(
-                f"--set {key}: secrets never go into a stack file; after new-stack run "
-                f"`{_secret_command(key)}`"
+                f"--set {key}: secrets never go into a stack file in plain text; after "
+                f"new-stack run `{_secret_command(key, options.environment)}` ({STDIN_NOTE}). "
+                f"{ENCRYPTED_NOTE}."
             )
         _set_path(config, key, scalar(value), "--set")
     return config
@@ -302,8 +310,8 @@ def _check_orchestrator_options(options: NewStackOptions) -> None:
     for name, flag in (other or {}).items():
         if getattr(options, name) is not None:
             raise CliError(
-                f"{flag} does not apply to --orchestrator {options.orchestrator} "
-                f"(set any key with --set if you mean it)"
+                f"{flag} does not apply to --orchestrator {options.orchestrator}: only a "
+                f"{'kubernetes' if options.orchestrator == 'swarm' else 'swarm'} stack reads it"
             )
     if options.cloud_provider is not None and options.cluster_autoscaler is None:
         raise CliError("--cloud-provider needs --cluster-autoscaler NODE_GROUP")
@@ -355,10 +363,15 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any, option: str) -> N
     node[last] = value
 
 
-def _secret_command(key: str) -> str:
+def _secret_command(key: str, environment: str) -> str:
+    from components.settings.secret_advice import set_secret_command
+
     if key.split(".", 1)[0] == "secrets":
-        return f"pulumi config set --secret --path '{NAMESPACE}:secrets.<model>.<file>' VALUE"
-    return f"pulumi config set --secret {NAMESPACE}:registryPassword VALUE"
+        parts = key.split(".")
+        model = parts[1] if len(parts) > 1 else "<model>"
+        file = ".".join(parts[2:]) or "<file>"
+        return set_secret_command(f"secrets.{model}.{file}", environment)
+    return set_secret_command("registryPassword", environment)
 
 
 def _needs_registry_password(config: dict[str, Any]) -> bool:
@@ -366,16 +379,60 @@ def _needs_registry_password(config: dict[str, Any]) -> bool:
     return bool(image.get("push") and image.get("registryUsername"))
 
 
-def _validate(config: dict[str, Any], environment: str, project: Path) -> None:
-    from components.settings import SettingsError, load_settings
+def _validate(
+    config: dict[str, Any], environment: str, project: Path, options: NewStackOptions
+) -> list[str]:
+    """The settings model's verdict on `config`: CliError naming the option behind each problem,
+    or the model's warnings."""
+    from components.settings import NAMESPACE, SettingsError, load_settings
 
     if _needs_registry_password(config):
         # Set after new-stack with `pulumi config set --secret`; the CLI prints the command.
         config = {**config, "registryPassword": "set-after-new-stack"}
+    source = stack_path(project, environment).name
     try:
-        load_settings(config, environment=environment, project_dir=project)
+        settings = load_settings(config, environment=environment, project_dir=project)
     except SettingsError as error:
-        raise CliError(*str(error).splitlines(), "nothing was written") from None
+        lines = []
+        for problem in error.details:
+            if problem.file == source and problem.key.startswith(f"{NAMESPACE}:"):
+                key = problem.key.removeprefix(f"{NAMESPACE}:")
+                option = _option_for(key, config, options)
+                lines.append(problem.line(f"{option} ({problem.key} in {source})"))
+            else:  # a preset's own value
+                lines.append(str(problem))
+        raise CliError(*lines, "nothing was written") from None
+    return list(settings.warnings)
+
+
+# The options of new-stack that write a key (anything else came from --set).
+_OPTION_KEYS = {
+    "orchestrator": "--orchestrator", "size": "--size", "image.registry": "--registry",
+    "image.push": "--push", "kubernetes.namespace": "--namespace",
+    "kubernetes.context": "--context", "kubernetes.clusterAutoscaler.nodeGroup":
+    "--cluster-autoscaler", "kubernetes.clusterAutoscaler.cloudProvider": "--cloud-provider",
+    "swarm.dockerHost": "--docker-host", "swarm.endpointMode": "--endpoint-mode",
+    "swarm.publishMode": "--publish-mode", "swarm.proxy.enabled": "--proxy",
+}  # fmt: skip
+_MODEL_KEY = re.compile(r"^models\[(?P<index>[0-9]+)\]\.?(?P<rest>.*)$")
+
+
+def _option_for(key: str, config: dict[str, Any], options: NewStackOptions) -> str:
+    """The new-stack option that set `key` (below `mlstack:`), as the user typed it."""
+    for assignment in options.settings:
+        given = assignment.partition("=")[0]
+        if key == given or key.startswith(f"{given}.") or given.startswith(f"{key}."):
+            return f"--set {given}"
+    if key.startswith("overrides."):
+        return f"--override {key.removeprefix('overrides.')}"
+    model = _MODEL_KEY.match(key)
+    if model:
+        index = int(model["index"])
+        models = config.get("models") or []
+        name = models[index].get("name") if index < len(models) else None
+        which = f"--model {name}" if isinstance(name, str) else f"--model #{index + 1}"
+        return f"{which}, {model['rest']}" if model["rest"] else which
+    return _OPTION_KEYS.get(key, f"--set {key}")
 
 
 def _model_keys() -> list[str]:

@@ -112,9 +112,8 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     )  # fmt: skip
     assert framework.exit_code == 2
     assert framework.stderr.splitlines() == [
-        "mlstack: 1 invalid setting; nothing was declared:",
-        "Pulumi.qa.yaml: mlstack:models[0].framework: value not allowed (got 'tensorflow'); "
-        "allowed: sklearn or onnx",
+        "--model iris, framework (mlstack:models[0].framework in Pulumi.qa.yaml): value not "
+        "allowed (got tensorflow); allowed: sklearn or onnx",
         "nothing was written",
     ]
     size = invoke(
@@ -123,7 +122,7 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     )  # fmt: skip
     assert size.exit_code == 2
     assert (
-        "Pulumi.qa.yaml: mlstack:size: unknown size preset (got 'huge'); "
+        "--size (mlstack:size in Pulumi.qa.yaml): unknown size preset (got huge); "
         "allowed: gpu, large, medium, small"
     ) in size.stderr.splitlines()
     assert not (project / "Pulumi.qa.yaml").exists()
@@ -135,7 +134,7 @@ def test_missing_artifact_is_refused(project: Path) -> None:
         "--model", IRIS.replace("iris.joblib", "missing.joblib"), "--project", project,
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "mlstack:models[0].artifact: model file not found" in result.stderr
+    assert "(mlstack:models[0].artifact in Pulumi.qa.yaml): model file not found" in result.stderr
 
 
 def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
@@ -145,7 +144,11 @@ def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "secrets never go into a stack file" in result.stderr
-    assert "pulumi config set --secret --path 'mlstack:secrets.<model>.<file>'" in result.stderr
+    assert (
+        "pulumi config set --secret --stack qa --path 'mlstack:secrets.iris.token'"
+    ) in result.stderr
+    assert "(the value is read from stdin: typed at the prompt, or < FILE)" in result.stderr
+    assert "Pulumi stores secrets encrypted in the stack file" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
     assert not (project / "Pulumi.qa.yaml").exists()
 
@@ -158,8 +161,9 @@ def test_a_registry_login_is_written_and_its_password_left_to_pulumi(project: Pa
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert (
-        "set its secret: pulumi config set --secret mlstack:registryPassword --stack qa"
-    ) in result.stdout
+        "set its secret: pulumi config set --secret --stack qa mlstack:registryPassword  "
+        "(the value is read from stdin: typed at the prompt, or < FILE)"
+    ) in result.stdout.splitlines()
     config = yaml.safe_load((project / "Pulumi.qa.yaml").read_text(encoding="utf-8"))["config"]
     assert config["mlstack:image"]["registryUsername"] == "acme-ci"
     assert "mlstack:registryPassword" not in config
@@ -211,7 +215,7 @@ def test_set_reaches_any_key_and_validation_names_unknown_ones(project: Path) ->
         "--set", "swarm.endpointMod=dnsrr", "--project", project,
     )  # fmt: skip
     assert typo.exit_code == 2
-    assert "mlstack:swarm.endpointMod: unknown key" in typo.stderr
+    assert "(mlstack:swarm.endpointMod in Pulumi.qa2.yaml): unknown key" in typo.stderr
 
 
 def test_bad_stack_name_and_malformed_model_are_refused(project: Path) -> None:
