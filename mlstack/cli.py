@@ -7,7 +7,8 @@ config, existing file, bad git ref, missing Pulumi CLI, ...), reported on stderr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError
@@ -206,7 +207,14 @@ def new_stack_command(
             metavar="KEY=VALUE",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing stack file.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Replace an existing stack file; keys or comments it would lose are listed "
+            "and need --yes (or a yes at the prompt)."
+        ),
+    ] = False,
+    yes: Yes = False,
     project: ProjectDir = Path("."),
 ) -> None:
     """Write Pulumi.ENV.yaml from stacks/templates/, validated before it is written."""
@@ -231,13 +239,28 @@ def new_stack_command(
             overrides=override or [],
             settings=set_ or [],
         )
-        written = new_stack(options, directory, force=force)
+        written = new_stack(options, directory, force=force, confirm=_confirm_losses(yes))
     typer.echo(f"wrote {written.path}")
     for warning in written.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for command in written.secrets_to_set:
         typer.echo(f"set its secret: {command}")
     typer.echo(f"check it offline with: mlstack validate {environment}")
+
+
+def _confirm_losses(yes: bool) -> Callable[[list[str]], bool]:
+    """new-stack --force: what the old file held and the new one will not, shown; replaced only
+    with --yes, or a yes at a terminal."""
+
+    def confirm(edits: list[str]) -> bool:
+        if not yes and not sys.stdin.isatty():
+            return False
+        typer.echo("--force replaces the stack file, losing:", err=True)
+        for edit in edits:
+            typer.echo(f"  {edit}", err=True)
+        return yes or typer.confirm("Replace it?", default=False)
+
+    return confirm
 
 
 @app.command(

@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import yaml
 
 from mlstack.errors import CliError
 from mlstack.project import check_stack_name
-from mlstack.stackfile import stack_path
+from mlstack.stackfile import StackFileError, load_yaml, stack_path
 from mlstack.yamltext import block, quote
 
 TEMPLATE = "stack.yaml.j2"
@@ -84,9 +85,17 @@ class WrittenStack:
 SECRET_CONFIG_KEYS = frozenset(f"{NAMESPACE}:{name}" for name in SECRET_KEYS)
 
 
-def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -> WrittenStack:
+def new_stack(
+    options: NewStackOptions,
+    project: Path,
+    *,
+    force: bool = False,
+    confirm: Callable[[list[str]], bool] | None = None,
+) -> WrittenStack:
     """Write Pulumi.<env>.yaml into `project`; CliError when it exists (without `force`), when an
-    option does not fit, or when the settings model refuses the result."""
+    option does not fit, or when the settings model refuses the result. Replacing a file whose
+    config or comments the new one would not hold (hand edits) needs `confirm(edits)` to say
+    yes; without `confirm` such a file is never replaced."""
     check_stack_name(options.environment)
     target = stack_path(project, options.environment)
     if target.exists() and not force:
@@ -95,7 +104,19 @@ def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -
     text = render_stack_file(options, config, project)
     kept: set[str] = set()
     if target.exists():
-        text, kept = keep_encrypted(text, target.read_text(encoding="utf-8"))
+        previous = target.read_text(encoding="utf-8")
+        try:
+            text, kept = keep_encrypted(text, previous, target.name)
+            edits = hand_edits(previous, text, target.name)
+        except StackFileError as error:
+            raise CliError(str(error), "fix it, or delete the file, before --force") from None
+        if edits and (confirm is None or not confirm(edits)):
+            raise CliError(
+                f"{target.name}: --force would lose what the new file does not hold:",
+                *(f"  {edit}" for edit in edits),
+                "Nothing was written. Put these in the command (--set KEY=VALUE, --override, "
+                "--description) or pass --yes to replace the file anyway.",
+            )
     target.write_text(text, encoding="utf-8")
     secrets_to_set = []
     if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in kept:
@@ -120,27 +141,93 @@ def _engine_warnings(config: dict[str, Any], stack_file: str) -> list[str]:
     return [*errors, *warnings]
 
 
-def keep_encrypted(text: str, previous: str) -> tuple[str, set[str]]:
-    """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: the
-    stack's `encryptionsalt` (without it every secure value becomes unreadable) and the
-    secure (encrypted) `mlstack:` secret values. Also returns the config keys kept."""
-    old = yaml.safe_load(previous) or {}
+# Top-level keys only Pulumi writes: how the stack's secrets are encrypted (passphrase salt, or a
+# cloud KMS provider and its encrypted data key). Without them every secure value is unreadable.
+PULUMI_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
+
+
+def keep_encrypted(text: str, previous: str, file: str = "stack file") -> tuple[str, set[str]]:
+    """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: how
+    the stack encrypts (PULUMI_KEYS) and the secure (encrypted) `mlstack:` secret values. Also
+    returns the config keys kept."""
+    old = _mapping(load_yaml(previous, file))
     kept = {
         key: value for key, value in (old.get("config") or {}).items() if key in SECRET_CONFIG_KEYS
     }
     if kept:
         dumped = yaml.safe_dump(kept, sort_keys=True, default_flow_style=False)
         text = text.rstrip("\n") + "\n" + "".join(f"  {line}\n" for line in dumped.splitlines())
-    salt = old.get("encryptionsalt")
-    if salt:
-        text = f"encryptionsalt: {quote(str(salt))}\n" + text
-    new = yaml.safe_load(text) or {}
+    encryption = {key: old[key] for key in PULUMI_KEYS if old.get(key)}
+    for key in reversed(PULUMI_KEYS):
+        if key in encryption:
+            text = f"{key}: {quote(str(encryption[key]))}\n" + text
+    new = _mapping(load_yaml(text, file))
     new_config = new.get("config") or {}
     lost = any(new_config.get(key) != value for key, value in kept.items())
-    if lost or (salt and new.get("encryptionsalt") != salt):
+    if lost or any(new.get(key) != value for key, value in encryption.items()):
         # The kept values did not land where Pulumi reads them: a bug, never the user's.
         raise CliError("internal error: --force could not keep the stack's encrypted values")
     return text, set(kept)
+
+
+def hand_edits(previous: str, text: str, file: str) -> list[str]:
+    """What `previous` (the stack file being replaced) holds that `text` (its replacement) does
+    not: config values dropped or changed, other top-level keys, and comment lines (except the
+    header's command, which the new file writes anew)."""
+    from components.settings.errors import shown
+
+    old, new = _mapping(load_yaml(previous, file)), _mapping(load_yaml(text, file))
+    old_values = _leaves(old.get("config") or {})
+    new_values = _leaves(new.get("config") or {})
+    edits = []
+    for path, value in old_values.items():
+        if path not in new_values:
+            edits.append(f"drop {path}: {shown(value)}")
+        elif new_values[path] != value:
+            edits.append(f"change {path}: {shown(value)} -> {shown(new_values[path])}")
+    for key, value in old.items():
+        if key not in ("config", *PULUMI_KEYS) and new.get(key) != value:
+            edits.append(f"drop {key}: {shown(value)}")
+    comments = set(_comments(text))
+    edits += [f"drop comment: {line}" for line in _comments(previous) if line not in comments]
+    return edits
+
+
+def _mapping(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {dotted path: scalar} (lists by index), as people name keys."""
+    if isinstance(value, dict) and value:
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_leaves(item, f"{prefix}.{key}" if prefix else str(key)))
+        return found
+    if isinstance(value, list) and value:
+        found = {}
+        for index, item in enumerate(value):
+            found.update(_leaves(item, f"{prefix}[{index}]"))
+        return found
+    return {prefix: value}
+
+
+def _comments(text: str) -> list[str]:
+    """A file's comment lines, without the header's `mlstack new-stack ...` command block."""
+    lines = []
+    in_command = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("#"):
+            in_command = False
+            continue
+        if line.startswith("#   mlstack new-stack"):
+            in_command = True
+        if not in_command:
+            lines.append(line)
+        if in_command and not line.endswith("\\"):
+            in_command = False
+    return lines
 
 
 def render_stack_file(options: NewStackOptions, config: dict[str, Any], project: Path) -> str:

@@ -100,9 +100,45 @@ def test_existing_stack_file_is_refused_without_force(project: Path) -> None:
     assert result.exit_code == 2
     assert "Pulumi.dev.yaml already exists; pass --force to replace it" in result.stderr
     assert (project / "Pulumi.dev.yaml").read_bytes() == before
-    forced = invoke(*args, "--force", "--project", project)
+    forced = invoke(*args, "--force", "--yes", "--project", project)
     assert forced.exit_code == 0, forced.stderr
     assert (project / "Pulumi.dev.yaml").read_bytes() != before
+
+
+def test_force_never_drops_hand_edits_silently(project: Path) -> None:
+    stack_file = project / "Pulumi.dev.yaml"
+    text = stack_file.read_text(encoding="utf-8")
+    text = text.replace("      publishedPort: 8080\n", "      publishedPort: 8080\n      env:\n"
+                        "        LOG_LEVEL: debug  # hand edit\n")  # fmt: skip
+    text = text.replace("config:\n", "# Owned by the serving team.\nconfig:\n")
+    text += "    network:\n      encrypted: true\n"
+    stack_file.write_text(text, encoding="utf-8")
+    command = regenerate_command(PROJECT_DIR / "Pulumi.dev.yaml")
+    refused = invoke(*command, "--force", "--project", project)
+    assert refused.exit_code == 2
+    assert refused.stderr.splitlines() == [
+        "Pulumi.dev.yaml: --force would lose what the new file does not hold:",
+        "  drop mlstack:models[0].env.LOG_LEVEL: debug",
+        "  drop mlstack:swarm.network.encrypted: true",
+        "  drop comment: # Owned by the serving team.",
+        "Nothing was written. Put these in the command (--set KEY=VALUE, --override, "
+        "--description) or pass --yes to replace the file anyway.",
+    ]
+    assert stack_file.read_text(encoding="utf-8") == text
+    # Said in the command, nothing is lost: no confirmation needed.
+    same = invoke(*command, "--set", "swarm.network.encrypted=true", "--force", "--project",
+                  project)  # fmt: skip
+    assert same.exit_code == 2
+    assert "drop mlstack:swarm.network.encrypted" not in same.stderr
+    replaced = invoke(*command, "--force", "--yes", "--project", project)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "  drop mlstack:swarm.network.encrypted: true" in replaced.stderr
+    assert stack_file.read_bytes() == (PROJECT_DIR / "Pulumi.dev.yaml").read_bytes()
+    # A changed option is shown too: its old value was in the file.
+    changed = invoke(*[("medium" if word == "small" else word) for word in command], "--force",
+                     "--project", project)  # fmt: skip
+    assert changed.exit_code == 2
+    assert "  change mlstack:size: small -> medium" in changed.stderr.splitlines()
 
 
 def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Path) -> None:
@@ -179,11 +215,14 @@ def test_force_keeps_the_encrypted_values_pulumi_wrote(project: Path) -> None:
         for key, value in encrypted.items():
             file.write(f"  {key}: {yaml.safe_dump(value, default_flow_style=True).strip()}\n")
         file.write("encryptionsalt: v1:c2FsdA==:v1:salt\n")
+        file.write("secretsprovider: awskms://alias/mlstack\nencryptedkey: AQICAHh0ZXN0\n")
     result = invoke(*regenerate_command(stack_file), "--force", "--project", project)
     assert result.exit_code == 0, result.stderr
     assert "set its secret" not in result.stdout
     written = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
     assert written["encryptionsalt"] == "v1:c2FsdA==:v1:salt"
+    assert written["secretsprovider"] == "awskms://alias/mlstack"
+    assert written["encryptedkey"] == "AQICAHh0ZXN0"
     for key, value in encrypted.items():
         assert written["config"][key] == value
 
