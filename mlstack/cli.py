@@ -332,6 +332,7 @@ def diff(
 )
 def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     """Kubernetes schema checks and the checklist rules; exit 1 on any violation."""
+    from mlstack.checks.kubernetes_rules import DEVELOPMENT_NAMES
     from mlstack.checks.validate import checked
     from mlstack.checks.validate import validate as run_checks
 
@@ -343,11 +344,18 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
         typer.echo(f"warning: {warning}", err=True)
     for finding in findings:
         typer.echo(str(finding))
+        if finding.fix:
+            typer.echo(f"  fix: {finding.fix}")
+    scope = checked(recording)
+    if is_development(environment):
+        scope += (
+            f"; {environment} is a development stack ({DEVELOPMENT_NAMES}): one replica is allowed"
+        )
     if findings:
         noun = "violation" if len(findings) == 1 else "violations"
-        typer.echo(f"{environment}: {len(findings)} {noun} ({checked(recording)})", err=True)
+        typer.echo(f"{environment}: {len(findings)} {noun} ({scope})", err=True)
         raise typer.Exit(code=FINDINGS)
-    typer.echo(f"{environment}: no violations ({checked(recording)})")
+    typer.echo(f"{environment}: no violations ({scope})")
 
 
 @app.command(
