@@ -7,17 +7,21 @@ config, existing file, bad git ref, missing Pulumi CLI, ...), reported on stderr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from mlstack import deploy, revision
 from mlstack import diff as diffing
 from mlstack import render as rendering
+from mlstack.clihelp import ReadableGroup
 from mlstack.errors import CliError
 from mlstack.newstack import NewStackOptions, new_stack
 from mlstack.project import is_development, open_project, record_stack, require_stack
@@ -26,7 +30,15 @@ from mlstack.stackfile import stack_path
 FINDINGS = 1
 ERROR = 2
 
+# Choices of new-stack options, as the settings model spells them (a test keeps them equal).
+OrchestratorName = Literal["kubernetes", "swarm"]
+EndpointModeName = Literal["vip", "dnsrr"]
+PublishModeName = Literal["ingress", "host"]
+CloudProviderName = Literal["aws", "gce", "azure", "clusterapi", "oci", "hetzner"]
+
 app = typer.Typer(
+    cls=ReadableGroup,
+    rich_markup_mode=None,
     name="mlstack",
     help="Autoscaled ML model serving on Kubernetes or Docker Swarm, with Pulumi.",
     no_args_is_help=True,
@@ -42,6 +54,7 @@ ProjectDir = Annotated[
         envvar="MLSTACK_PROJECT",
         help="The Pulumi project directory (holds Pulumi.yaml).",
         file_okay=False,
+        metavar="DIR",
     ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -59,8 +72,27 @@ class Format(StrEnum):
     MARKDOWN = "markdown"
 
 
-@app.callback()
-def main() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"mlstack {package_version('mlstack')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("mlstack (not installed: no version recorded)")
+        raise typer.Exit()
+
+
+@app.callback(
+    epilog="Start with: mlstack new-stack --help. Offline (no Pulumi CLI, no cluster): "
+    "new-stack, validate, render, diff, reference. Deploying: up, preview, destroy."
+)
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
     """Generate stack files, render and diff them offline, validate them, deploy them."""
 
 
@@ -75,32 +107,54 @@ def reported() -> Iterator[None]:
         raise typer.Exit(code=ERROR) from None
 
 
-@app.command("new-stack")
+@app.command(
+    "new-stack",
+    short_help="Write a stack file, validated before it is written.",
+    epilog="Example: mlstack new-stack qa --orchestrator kubernetes --size medium "
+    "--registry ghcr.io/acme/ml --push "
+    "--model name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0",
+)
 def new_stack_command(
     environment: Environment,
     orchestrator: Annotated[
-        str, typer.Option(help="Where the models are served: kubernetes or swarm.")
+        OrchestratorName,
+        typer.Option(help="Where the models are served.", metavar="kubernetes|swarm"),
     ],
     size: Annotated[
-        str, typer.Option(help="Size preset in stacks/presets/: small, medium, large or gpu.")
+        str,
+        typer.Option(
+            help="Size preset in stacks/presets/: small, medium, large or gpu.", metavar="SIZE"
+        ),
     ],
     model: Annotated[
         list[str],
         typer.Option(
-            help="A model, as name=..,framework=..,artifact=..,version=..[,size=..]"
-            "[,publishedPort=..][,env.KEY=..][,overrides.KEY=..]. Repeat for more models."
+            help="A model, as KEY=VALUE pairs joined by commas (no spaces): name, framework "
+            "(sklearn or onnx), artifact (a path) and version; optionally size, port, "
+            "publishedPort, env.NAME, overrides.KEY or any other key of a model. Repeat the "
+            "option for more models.",
+            metavar="SPEC",
         ),
     ],
     description: Annotated[
         list[str] | None,
-        typer.Option(help="A line of the comment at the top of the file. Repeatable."),
+        typer.Option(
+            help="A line of the comment at the top of the file. Repeatable.", metavar="TEXT"
+        ),
     ] = None,
     registry: Annotated[
-        str | None, typer.Option(help="Registry images are named under, e.g. ghcr.io/acme/ml.")
+        str | None,
+        typer.Option(
+            help="Registry images are named under, e.g. ghcr.io/acme/ml.", metavar="REGISTRY"
+        ),
     ] = None,
     push: Annotated[bool, typer.Option(help="Push the images to --registry.")] = False,
-    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace.")] = None,
-    context: Annotated[str | None, typer.Option(help="Kubernetes kubeconfig context.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Kubernetes namespace.", metavar="NAMESPACE")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="Kubernetes kubeconfig context.", metavar="CONTEXT")
+    ] = None,
     cluster_autoscaler: Annotated[
         str | None,
         typer.Option(
@@ -109,16 +163,30 @@ def new_stack_command(
         ),
     ] = None,
     cloud_provider: Annotated[
-        str | None, typer.Option(help="cluster-autoscaler --cloud-provider (aws, gce, ...).")
+        CloudProviderName | None,
+        typer.Option(
+            help="cluster-autoscaler --cloud-provider: aws (default), gce, azure, clusterapi, "
+            "oci or hetzner.",
+            metavar="PROVIDER",
+        ),
     ] = None,
     docker_host: Annotated[
-        str | None, typer.Option(help="Swarm manager's Docker endpoint, e.g. ssh://admin@m1.")
+        str | None,
+        typer.Option(help="Swarm manager's Docker endpoint, e.g. ssh://admin@m1.", metavar="URL"),
     ] = None,
     endpoint_mode: Annotated[
-        str | None, typer.Option(help="Swarm endpoint mode: vip or dnsrr (engines without IPVS).")
+        EndpointModeName | None,
+        typer.Option(
+            help="Swarm endpoint mode (default vip; dnsrr for engines without IPVS).",
+            metavar="vip|dnsrr",
+        ),
     ] = None,
     publish_mode: Annotated[
-        str | None, typer.Option(help="Swarm publish mode: ingress or host.")
+        PublishModeName | None,
+        typer.Option(
+            help="Swarm publish mode (default ingress; host for engines without IPVS).",
+            metavar="ingress|host",
+        ),
     ] = None,
     proxy: Annotated[
         bool | None,
@@ -126,13 +194,27 @@ def new_stack_command(
     ] = None,
     override: Annotated[
         list[str] | None,
-        typer.Option(help="A size key for every model, e.g. replicas.max=10. Repeatable."),
+        typer.Option(
+            help="A size key for every model, e.g. replicas.max=10. Repeatable.",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Any mlstack: key, dotted, e.g. swarm.network.encrypted=true."),
+        typer.Option(
+            "--set",
+            help="Any mlstack: key, dotted, e.g. image.push=true. Repeatable.",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing stack file.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Replace an existing stack file; keys or comments it would lose are listed "
+            "and need --yes (or a yes at the prompt)."
+        ),
+    ] = False,
+    yes: Yes = False,
     project: ProjectDir = Path("."),
 ) -> None:
     """Write Pulumi.ENV.yaml from stacks/templates/, validated before it is written."""
@@ -157,18 +239,41 @@ def new_stack_command(
             overrides=override or [],
             settings=set_ or [],
         )
-        written = new_stack(options, directory, force=force)
+        written = new_stack(options, directory, force=force, confirm=_confirm_losses(yes))
     typer.echo(f"wrote {written.path}")
+    for warning in written.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for command in written.secrets_to_set:
         typer.echo(f"set its secret: {command}")
     typer.echo(f"check it offline with: mlstack validate {environment}")
 
 
-@app.command()
+def _confirm_losses(yes: bool) -> Callable[[list[str]], bool]:
+    """new-stack --force: what the old file held and the new one will not, shown; replaced only
+    with --yes, or a yes at a terminal."""
+
+    def confirm(edits: list[str]) -> bool:
+        if not yes and not sys.stdin.isatty():
+            return False
+        typer.echo("--force replaces the stack file, losing:", err=True)
+        for edit in edits:
+            typer.echo(f"  {edit}", err=True)
+        return yes or typer.confirm("Replace it?", default=False)
+
+    return confirm
+
+
+@app.command(
+    short_help="Write what a stack declares as YAML files, offline.",
+    epilog="Example: mlstack render staging --out /tmp/staging",
+)
 def render(
     environment: Environment,
     out: Annotated[
-        Path, typer.Option(help="Directory to write (replaced if it holds an earlier render).")
+        Path,
+        typer.Option(
+            help="Directory to write (replaced if it holds an earlier render).", metavar="DIR"
+        ),
     ],
     project: ProjectDir = Path("."),
 ) -> None:
@@ -187,7 +292,10 @@ def render(
     typer.echo(f"rendered {len(result.files)} files to {out} ({parts})")
 
 
-@app.command()
+@app.command(
+    short_help="What a change does to a stack, against a git revision.",
+    epilog="Example: mlstack diff staging --base main --format markdown",
+)
 def diff(
     environment: Environment,
     base: Annotated[str, typer.Option(help="The git revision to compare with, e.g. main.")],
@@ -218,9 +326,13 @@ def diff(
         raise typer.Exit(code=FINDINGS)
 
 
-@app.command()
+@app.command(
+    short_help="Schema checks and checklist rules, offline.",
+    epilog="Example: mlstack validate staging",
+)
 def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     """Kubernetes schema checks and the checklist rules; exit 1 on any violation."""
+    from mlstack.checks.kubernetes_rules import DEVELOPMENT_NAMES
     from mlstack.checks.validate import checked
     from mlstack.checks.validate import validate as run_checks
 
@@ -228,16 +340,28 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
         directory = open_project(project)
         recording = record_stack(directory, environment)
         findings = run_checks(recording, development=is_development(environment))
+    for warning in recording.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for finding in findings:
         typer.echo(str(finding))
+        if finding.fix:
+            typer.echo(f"  fix: {finding.fix}")
+    scope = checked(recording)
+    if is_development(environment):
+        scope += (
+            f"; {environment} is a development stack ({DEVELOPMENT_NAMES}): one replica is allowed"
+        )
     if findings:
         noun = "violation" if len(findings) == 1 else "violations"
-        typer.echo(f"{environment}: {len(findings)} {noun} ({checked(recording)})", err=True)
+        typer.echo(f"{environment}: {len(findings)} {noun} ({scope})", err=True)
         raise typer.Exit(code=FINDINGS)
-    typer.echo(f"{environment}: no violations ({checked(recording)})")
+    typer.echo(f"{environment}: no violations ({scope})")
 
 
-@app.command()
+@app.command(
+    short_help="Print the config reference (README.md's block).",
+    epilog="Example: mlstack reference --check",
+)
 def reference(
     write: Annotated[bool, typer.Option(help="Update the block in README.md.")] = False,
     check: Annotated[
@@ -277,6 +401,7 @@ def _deploy(
     yes: bool,
     install: bool,
     show_diff: bool,
+    check_engine: bool = True,
 ) -> None:
     with reported():
         deploy.run(
@@ -288,22 +413,42 @@ def _deploy(
             diff=show_diff,
             echo=lambda text: typer.echo(text, nl=not text.endswith("\n")),
             confirm=lambda question: typer.confirm(question, default=False),
+            check_engine=check_engine,
         )
 
 
-@app.command()
+@app.command(epilog="Example: mlstack up dev --yes")
 def up(
     environment: Environment,
     yes: Yes = False,
     install_pulumi: InstallPulumi = False,
     show_diff: Annotated[bool, typer.Option("--diff", help="Show property diffs.")] = False,
+    skip_engine_check: Annotated[
+        bool,
+        typer.Option(
+            "--skip-engine-check",
+            help="Swarm: deploy even where the engine looks unable to route the stack's "
+            "published ports (no IPVS for vip/ingress).",
+        ),
+    ] = False,
     project: ProjectDir = Path("."),
 ) -> None:
     """Deploy the stack (pulumi up through the Automation API)."""
-    _deploy("up", environment, project, yes=yes, install=install_pulumi, show_diff=show_diff)
+    _deploy(
+        "up",
+        environment,
+        project,
+        yes=yes,
+        install=install_pulumi,
+        show_diff=show_diff,
+        check_engine=not skip_engine_check,
+    )
 
 
-@app.command()
+@app.command(
+    short_help="Show what `up` would change.",
+    epilog="Example: mlstack preview staging --diff",
+)
 def preview(
     environment: Environment,
     install_pulumi: InstallPulumi = False,
@@ -314,7 +459,7 @@ def preview(
     _deploy("preview", environment, project, yes=True, install=install_pulumi, show_diff=show_diff)
 
 
-@app.command()
+@app.command(epilog="Example: mlstack destroy dev")
 def destroy(
     environment: Environment,
     yes: Yes = False,

@@ -12,7 +12,9 @@ State: PULUMI_BACKEND_URL when set; otherwise development stacks keep theirs in 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pulumi import automation as auto
 
 from mlstack.errors import CliError
 from mlstack.project import is_development, require_stack
+from mlstack.stackfile import StackFileError, read_stack_config
 
 Operation = Literal["up", "preview", "destroy"]
 INSTALL_COMMAND = "curl -fsSL https://get.pulumi.com | sh"
@@ -41,27 +44,60 @@ def missing_cli_message() -> list[str]:
 
 
 def locate_pulumi() -> Path | None:
-    """The `pulumi` executable: on PATH, in ~/.pulumi/bin (get.pulumi.com's default), or the
-    newest one the Automation API installed under ~/.pulumi/versions/."""
+    """The `pulumi` executable: on PATH (a version manager's shim counts), in ~/.pulumi/bin
+    (get.pulumi.com's default), or the newest one the Automation API installed under
+    ~/.pulumi/versions/ (newest by version number: 3.272.0 is newer than 3.99.0)."""
     found = shutil.which("pulumi")
     if found:
         return Path(found)
     home = Path.home() / ".pulumi"
     candidates = [home / "bin" / "pulumi"]
-    candidates += sorted((home / "versions").glob("*/bin/pulumi"), reverse=True)
+    installed = (home / "versions").glob("*/bin/pulumi")
+    candidates += sorted(installed, key=lambda path: version_key(path.parent.parent.name))[::-1]
     return next((path for path in candidates if os.access(path, os.X_OK)), None)
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(.*)$")
+
+
+def version_key(name: str) -> tuple[int, int, int, int, str]:
+    """Orders version directory names as versions; a pre-release (3.100.0-alpha) sorts below its
+    release, and a name that is no version below every version."""
+    match = _VERSION.match(name)
+    if match is None:
+        return (-1, -1, -1, 0, name)
+    major, minor, patch, rest = match.groups()
+    return (int(major), int(minor), int(patch), 0 if rest else 1, rest)
 
 
 def pulumi_command(*, install: bool) -> auto.PulumiCommand:
     path = locate_pulumi()
-    if path is None and not install:
-        raise CliError(*missing_cli_message())
+    if path is None:
+        if not install:
+            raise CliError(*missing_cli_message())
+        return _install_pulumi()
+    return _existing_pulumi(path)
+
+
+def _existing_pulumi(path: Path) -> auto.PulumiCommand:
+    # The Automation API runs ROOT/bin/pulumi, or `pulumi` from PATH without a root. An install
+    # lives in a bin/ directory; a version manager's shim (asdf, mise: .../shims/pulumi) does not,
+    # and is run as `pulumi` from PATH, where it was found.
+    root = str(path.parent.parent) if path.parent.name == "bin" else None
     try:
-        if path is None:
-            return auto.PulumiCommand.install()
-        return auto.PulumiCommand(root=str(path.parent.parent))
+        return auto.PulumiCommand(root=root)
     except auto.InvalidVersionError as error:
         raise CliError(f"the Pulumi CLI at {path} is too old for this SDK: {error}") from None
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise CliError(
+            f"the Pulumi CLI at {path} does not run: `pulumi version` failed ({error}).",
+            "A version manager's shim needs a Pulumi version selected for this directory.",
+        ) from None
+
+
+def _install_pulumi() -> auto.PulumiCommand:
+    try:
+        return auto.PulumiCommand.install()
     except Exception as error:  # noqa: BLE001 - the installer raises whatever its download hits
         raise CliError(
             f"could not install the Pulumi CLI: downloading {INSTALL_SCRIPT} failed "
@@ -113,8 +149,11 @@ def run(
     diff: bool,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool],
+    check_engine: bool = True,
 ) -> None:
     require_stack(project, environment)
+    if check_engine and operation != "destroy":
+        _check_target_engine(operation, project, environment, echo)
     command = pulumi_command(install=install)
     settings = backend(project, environment)
     for note in settings.notes:
@@ -138,6 +177,37 @@ def run(
             stack.destroy(on_output=echo)
     except auto.CommandError as error:
         raise CliError(f"pulumi {operation} {environment} failed:", *_tail(str(error))) from None
+
+
+def _check_target_engine(
+    operation: Operation, project: Path, environment: str, echo: Callable[[str], None]
+) -> None:
+    """A Swarm stack's settings against its engine (mlstack.engine_check), before the Pulumi CLI
+    is even looked for: `up` stops on an error, `preview` (which changes nothing) warns."""
+    from components.settings import NAMESPACE, Orchestrator, SettingsError, load_settings
+    from mlstack.engine_check import check_swarm_engine
+
+    try:
+        config = read_stack_config(project, environment)
+    except StackFileError as error:
+        raise CliError(str(error)) from None
+    prefix = f"{NAMESPACE}:"
+    raw = {
+        key[len(prefix) :]: value for key, value in config.values.items() if key.startswith(prefix)
+    }
+    try:
+        settings = load_settings(raw, environment=environment, project_dir=project)
+    except SettingsError as error:
+        raise CliError(*str(error).splitlines()) from None
+    if settings.orchestrator is not Orchestrator.SWARM:
+        return
+    errors, warnings = check_swarm_engine(settings.swarm, settings.source)
+    if errors and operation == "up":
+        raise CliError(
+            *errors, "(--skip-engine-check deploys anyway, if you know the engine better)"
+        )
+    for line in [*errors, *warnings]:
+        echo(f"warning: {line}")
 
 
 def _confirm_change(

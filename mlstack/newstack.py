@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import yaml
 
 from mlstack.errors import CliError
 from mlstack.project import check_stack_name
-from mlstack.stackfile import stack_path
+from mlstack.stackfile import StackFileError, load_yaml, stack_path
 from mlstack.yamltext import block, quote
 
 TEMPLATE = "stack.yaml.j2"
@@ -77,14 +78,24 @@ class WrittenStack:
     secrets_to_set: list[str]
     """`pulumi config set --secret` commands the stack still needs: the file cannot hold them in
     plain text, so validation assumed them."""
+    warnings: list[str] = field(default_factory=list)
+    """What will not work as written where the stack deploys (a Swarm engine without IPVS)."""
 
 
 SECRET_CONFIG_KEYS = frozenset(f"{NAMESPACE}:{name}" for name in SECRET_KEYS)
 
 
-def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -> WrittenStack:
+def new_stack(
+    options: NewStackOptions,
+    project: Path,
+    *,
+    force: bool = False,
+    confirm: Callable[[list[str]], bool] | None = None,
+) -> WrittenStack:
     """Write Pulumi.<env>.yaml into `project`; CliError when it exists (without `force`), when an
-    option does not fit, or when the settings model refuses the result."""
+    option does not fit, or when the settings model refuses the result. Replacing a file whose
+    config or comments the new one would not hold (hand edits) needs `confirm(edits)` to say
+    yes; without `confirm` such a file is never replaced."""
     check_stack_name(options.environment)
     target = stack_path(project, options.environment)
     if target.exists() and not force:
@@ -93,42 +104,136 @@ def new_stack(options: NewStackOptions, project: Path, *, force: bool = False) -
     text = render_stack_file(options, config, project)
     kept: set[str] = set()
     if target.exists():
-        text, kept = keep_encrypted(text, target.read_text(encoding="utf-8"))
+        previous = target.read_text(encoding="utf-8")
+        try:
+            text, kept = keep_encrypted(text, previous, target.name)
+            edits = hand_edits(previous, text, target.name)
+        except StackFileError as error:
+            raise CliError(str(error), "fix it, or delete the file, before --force") from None
+        if edits and (confirm is None or not confirm(edits)):
+            raise CliError(
+                f"{target.name}: --force would lose what the new file does not hold:",
+                *(f"  {edit}" for edit in edits),
+                "Nothing was written. Put these in the command (--set KEY=VALUE, --override, "
+                "--description) or pass --yes to replace the file anyway.",
+            )
     target.write_text(text, encoding="utf-8")
     secrets_to_set = []
     if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in kept:
-        secrets_to_set.append(
-            f"pulumi config set --secret {NAMESPACE}:registryPassword --stack "
-            f"{options.environment}  # reads the value from stdin"
-        )
-    return WrittenStack(target, secrets_to_set)
+        from components.settings.secret_advice import STDIN_NOTE, set_secret_command
+
+        command = set_secret_command("registryPassword", options.environment)
+        secrets_to_set.append(f"{command}  ({STDIN_NOTE})")
+    warnings = _validate(config, options.environment, project, options)
+    return WrittenStack(target, secrets_to_set, warnings + _engine_warnings(config, target.name))
 
 
-def keep_encrypted(text: str, previous: str) -> tuple[str, set[str]]:
-    """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: the
-    stack's `encryptionsalt` (without it every secure value becomes unreadable) and the
-    secure (encrypted) `mlstack:` secret values. Also returns the config keys kept."""
-    old = yaml.safe_load(previous) or {}
+def _engine_warnings(config: dict[str, Any], stack_file: str) -> list[str]:
+    """mlstack up's engine check, told now: new-stack's Swarm defaults (vip, ingress) need IPVS."""
+    if config.get("orchestrator") != "swarm":
+        return []
+    from components.settings.swarm import SwarmSettings
+    from mlstack.engine_check import check_swarm_engine
+
+    errors, warnings = check_swarm_engine(
+        SwarmSettings.model_validate(config.get("swarm") or {}), stack_file
+    )
+    return [*errors, *warnings]
+
+
+# Top-level keys only Pulumi writes: how the stack's secrets are encrypted (passphrase salt, or a
+# cloud KMS provider and its encrypted data key). Without them every secure value is unreadable.
+PULUMI_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
+
+
+def keep_encrypted(text: str, previous: str, file: str = "stack file") -> tuple[str, set[str]]:
+    """`text` plus what only Pulumi writes into a stack file and `--force` must not lose: how
+    the stack encrypts (PULUMI_KEYS) and the secure (encrypted) `mlstack:` secret values. Also
+    returns the config keys kept."""
+    old = _mapping(load_yaml(previous, file))
     kept = {
         key: value for key, value in (old.get("config") or {}).items() if key in SECRET_CONFIG_KEYS
     }
     if kept:
         dumped = yaml.safe_dump(kept, sort_keys=True, default_flow_style=False)
         text = text.rstrip("\n") + "\n" + "".join(f"  {line}\n" for line in dumped.splitlines())
-    salt = old.get("encryptionsalt")
-    if salt:
-        text = f"encryptionsalt: {quote(str(salt))}\n" + text
-    new = yaml.safe_load(text) or {}
+    encryption = {key: old[key] for key in PULUMI_KEYS if old.get(key)}
+    for key in reversed(PULUMI_KEYS):
+        if key in encryption:
+            text = f"{key}: {quote(str(encryption[key]))}\n" + text
+    new = _mapping(load_yaml(text, file))
     new_config = new.get("config") or {}
     lost = any(new_config.get(key) != value for key, value in kept.items())
-    if lost or (salt and new.get("encryptionsalt") != salt):
+    if lost or any(new.get(key) != value for key, value in encryption.items()):
         # The kept values did not land where Pulumi reads them: a bug, never the user's.
         raise CliError("internal error: --force could not keep the stack's encrypted values")
     return text, set(kept)
 
 
+def hand_edits(previous: str, text: str, file: str) -> list[str]:
+    """What `previous` (the stack file being replaced) holds that `text` (its replacement) does
+    not: config values dropped or changed, other top-level keys, and comment lines (except the
+    header's command, which the new file writes anew)."""
+    from components.settings.errors import shown
+
+    old, new = _mapping(load_yaml(previous, file)), _mapping(load_yaml(text, file))
+    old_values = _leaves(old.get("config") or {})
+    new_values = _leaves(new.get("config") or {})
+    edits = []
+    for path, value in old_values.items():
+        if path not in new_values:
+            edits.append(f"drop {path}: {shown(value)}")
+        elif new_values[path] != value:
+            edits.append(f"change {path}: {shown(value)} -> {shown(new_values[path])}")
+    for key, value in old.items():
+        if key not in ("config", *PULUMI_KEYS) and new.get(key) != value:
+            edits.append(f"drop {key}: {shown(value)}")
+    comments = set(_comments(text))
+    edits += [f"drop comment: {line}" for line in _comments(previous) if line not in comments]
+    return edits
+
+
+def _mapping(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {dotted path: scalar} (lists by index), as people name keys."""
+    if isinstance(value, dict) and value:
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_leaves(item, f"{prefix}.{key}" if prefix else str(key)))
+        return found
+    if isinstance(value, list) and value:
+        found = {}
+        for index, item in enumerate(value):
+            found.update(_leaves(item, f"{prefix}[{index}]"))
+        return found
+    return {prefix: value}
+
+
+def _comments(text: str) -> list[str]:
+    """A file's comment lines, without the header's `mlstack new-stack ...` command block."""
+    lines = []
+    in_command = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("#"):
+            in_command = False
+            continue
+        if line.startswith("#   mlstack new-stack"):
+            in_command = True
+        if not in_command:
+            lines.append(line)
+        if in_command and not line.endswith("\\"):
+            in_command = False
+    return lines
+
+
 def render_stack_file(options: NewStackOptions, config: dict[str, Any], project: Path) -> str:
     """The stack file's text for `config` (stack_config(options)), validated; nothing written."""
+    from components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
+
     text = _template().render(
         environment=options.environment,
         description=options.description,
@@ -138,12 +243,14 @@ def render_stack_file(options: NewStackOptions, config: dict[str, Any], project:
         config=config,
         orchestrators=_orchestrators(),
         sizes=_sizes(),
+        secret_file_command=set_secret_command("secrets.<model>.<file>", options.environment),
+        encrypted_note=ENCRYPTED_NOTE,
     )
     written = (yaml.safe_load(text) or {}).get("config", {})
     expected = {f"{NAMESPACE}:{key}": value for key, value in config.items()}
     if written != expected:  # the template lost or changed a value: a bug, never the user's
         raise CliError(f"internal error: {TEMPLATE} wrote {written!r}, expected {expected!r}")
-    _validate(config, options.environment, project)
+    _validate(config, options.environment, project, options)
     return text
 
 
@@ -184,9 +291,12 @@ def stack_config(options: NewStackOptions) -> dict[str, Any]:
     for assignment in options.settings:
         key, value = _assignment(assignment, "--set")
         if key.split(".", 1)[0] in SECRET_KEYS:
+            from components.settings.secret_advice import ENCRYPTED_NOTE, STDIN_NOTE
+
             raise CliError(
-                f"--set {key}: secrets never go into a stack file; after new-stack run "
-                f"`{_secret_command(key)}`"
+                f"--set {key}: secrets never go into a stack file in plain text; after "
+                f"new-stack run `{_secret_command(key, options.environment)}` ({STDIN_NOTE}). "
+                f"{ENCRYPTED_NOTE}."
             )
         _set_path(config, key, scalar(value), "--set")
     return config
@@ -287,8 +397,8 @@ def _check_orchestrator_options(options: NewStackOptions) -> None:
     for name, flag in (other or {}).items():
         if getattr(options, name) is not None:
             raise CliError(
-                f"{flag} does not apply to --orchestrator {options.orchestrator} "
-                f"(set any key with --set if you mean it)"
+                f"{flag} does not apply to --orchestrator {options.orchestrator}: only a "
+                f"{'kubernetes' if options.orchestrator == 'swarm' else 'swarm'} stack reads it"
             )
     if options.cloud_provider is not None and options.cluster_autoscaler is None:
         raise CliError("--cloud-provider needs --cluster-autoscaler NODE_GROUP")
@@ -340,10 +450,15 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any, option: str) -> N
     node[last] = value
 
 
-def _secret_command(key: str) -> str:
+def _secret_command(key: str, environment: str) -> str:
+    from components.settings.secret_advice import set_secret_command
+
     if key.split(".", 1)[0] == "secrets":
-        return f"pulumi config set --secret --path '{NAMESPACE}:secrets.<model>.<file>' VALUE"
-    return f"pulumi config set --secret {NAMESPACE}:registryPassword VALUE"
+        parts = key.split(".")
+        model = parts[1] if len(parts) > 1 else "<model>"
+        file = ".".join(parts[2:]) or "<file>"
+        return set_secret_command(f"secrets.{model}.{file}", environment)
+    return set_secret_command("registryPassword", environment)
 
 
 def _needs_registry_password(config: dict[str, Any]) -> bool:
@@ -351,16 +466,60 @@ def _needs_registry_password(config: dict[str, Any]) -> bool:
     return bool(image.get("push") and image.get("registryUsername"))
 
 
-def _validate(config: dict[str, Any], environment: str, project: Path) -> None:
-    from components.settings import SettingsError, load_settings
+def _validate(
+    config: dict[str, Any], environment: str, project: Path, options: NewStackOptions
+) -> list[str]:
+    """The settings model's verdict on `config`: CliError naming the option behind each problem,
+    or the model's warnings."""
+    from components.settings import NAMESPACE, SettingsError, load_settings
 
     if _needs_registry_password(config):
         # Set after new-stack with `pulumi config set --secret`; the CLI prints the command.
         config = {**config, "registryPassword": "set-after-new-stack"}
+    source = stack_path(project, environment).name
     try:
-        load_settings(config, environment=environment, project_dir=project)
+        settings = load_settings(config, environment=environment, project_dir=project)
     except SettingsError as error:
-        raise CliError(*str(error).splitlines(), "nothing was written") from None
+        lines = []
+        for problem in error.details:
+            if problem.file == source and problem.key.startswith(f"{NAMESPACE}:"):
+                key = problem.key.removeprefix(f"{NAMESPACE}:")
+                option = _option_for(key, config, options)
+                lines.append(problem.line(f"{option} ({problem.key} in {source})"))
+            else:  # a preset's own value
+                lines.append(str(problem))
+        raise CliError(*lines, "nothing was written") from None
+    return list(settings.warnings)
+
+
+# The options of new-stack that write a key (anything else came from --set).
+_OPTION_KEYS = {
+    "orchestrator": "--orchestrator", "size": "--size", "image.registry": "--registry",
+    "image.push": "--push", "kubernetes.namespace": "--namespace",
+    "kubernetes.context": "--context", "kubernetes.clusterAutoscaler.nodeGroup":
+    "--cluster-autoscaler", "kubernetes.clusterAutoscaler.cloudProvider": "--cloud-provider",
+    "swarm.dockerHost": "--docker-host", "swarm.endpointMode": "--endpoint-mode",
+    "swarm.publishMode": "--publish-mode", "swarm.proxy.enabled": "--proxy",
+}  # fmt: skip
+_MODEL_KEY = re.compile(r"^models\[(?P<index>[0-9]+)\]\.?(?P<rest>.*)$")
+
+
+def _option_for(key: str, config: dict[str, Any], options: NewStackOptions) -> str:
+    """The new-stack option that set `key` (below `mlstack:`), as the user typed it."""
+    for assignment in options.settings:
+        given = assignment.partition("=")[0]
+        if key == given or key.startswith(f"{given}.") or given.startswith(f"{key}."):
+            return f"--set {given}"
+    if key.startswith("overrides."):
+        return f"--override {key.removeprefix('overrides.')}"
+    model = _MODEL_KEY.match(key)
+    if model:
+        index = int(model["index"])
+        models = config.get("models") or []
+        name = models[index].get("name") if index < len(models) else None
+        which = f"--model {name}" if isinstance(name, str) else f"--model #{index + 1}"
+        return f"{which}, {model['rest']}" if model["rest"] else which
+    return _OPTION_KEYS.get(key, f"--set {key}")
 
 
 def _model_keys() -> list[str]:

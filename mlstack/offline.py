@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import runpy
 import sys
@@ -96,6 +97,8 @@ class Recording:
     stack: str
     resources: tuple[RecordedResource, ...]
     outputs: dict[str, Any]
+    # What the program logged as warnings (pulumi.log.warn), as `pulumi up` would show them.
+    warnings: tuple[str, ...] = ()
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -331,8 +334,14 @@ def _record(project_dir: Path, project: str, environment: str, config: EngineCon
     # A stringified Output would silently render as "Calling __str__ on an Output..." text.
     os.environ["PULUMI_ERROR_OUTPUT_STRING"] = "true"
     monitor = _RecordingMonitor(_Mocks())
+    warnings = _WarningLog()
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=project, stack=environment, preview=False, monitor=monitor
+        monitor.mocks,
+        project=project,
+        stack=environment,
+        preview=False,
+        monitor=monitor,
+        logger=warnings.logger,
     )
     pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
     program = project_dir / "__main__.py"
@@ -350,7 +359,24 @@ def _record(project_dir: Path, project: str, environment: str, config: EngineCon
         raise ProgramError(error, tuple(monitor.recorded)) from error
     finally:
         monitor.close_thread_loops()
-    return Recording(project, environment, tuple(monitor.recorded), _exports())
+    return Recording(
+        project, environment, tuple(monitor.recorded), _exports(), tuple(warnings.messages)
+    )
+
+
+class _WarningLog(logging.Handler):
+    """Collects what the program logs at warning level and above, for the CLI to show."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.Logger("mlstack.program", level=logging.WARNING)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.messages:
+            self.messages.append(message)
 
 
 def _exports() -> dict[str, Any]:

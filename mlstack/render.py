@@ -60,7 +60,7 @@ class Rendering:
 def render(recording: Recording, project_dir: Path) -> Rendering:
     project_dir = project_dir.resolve()
     files: dict[str, str] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(recording.warnings)
     providers: dict[str, Any] = {}
     images = [r for r in recording.resources if r.type == IMAGE_TYPE]
     image_dirs = _image_directories(images)

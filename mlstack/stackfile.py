@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,37 @@ class EngineConfig:
 
     values: dict[str, str]
     secret_keys: frozenset[str]
+
+
+class StackYamlLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads stack files (YAML 1.2 booleans): only true and false are
+    booleans; yes, no, on and off stay text, as they reach the program under `pulumi up`."""
+
+
+StackYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StackYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def load_yaml(text: str, file: str) -> Any:
+    """A stack file's YAML; a syntax error names the file, line and column and what is wrong."""
+    try:
+        return yaml.load(text, Loader=StackYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        problem = error.problem or error.context or "unreadable"
+        if error.context and error.context_mark and error.problem:
+            problem += f" ({error.context} from line {error.context_mark.line + 1})"
+        raise StackFileError(f"{where}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{file}: not valid YAML: {error}") from None
 
 
 def project_name(project_dir: Path) -> str:
@@ -52,12 +84,16 @@ def read_stack_config(project_dir: Path, environment: str) -> EngineConfig:
     if not path.is_file():
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise StackFileError(f"{path.name}: no such stack file; stacks here: {known}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+    data = load_yaml(path.read_text(encoding="utf-8"), path.name) or {}
     if not isinstance(data, dict):
         raise StackFileError(f"{path.name}: expected a mapping with a 'config' key")
+    stray = [key for key in data if isinstance(key, str) and ":" in key]
+    if stray and "config" not in data:
+        raise StackFileError(
+            f"{path.name}: {', '.join(stray)} {'is' if len(stray) == 1 else 'are'} at the top "
+            "level, but Pulumi reads a stack's settings only under `config:`; add a line "
+            "`config:` above them and indent them by two spaces"
+        )
     if "environment" in data:
         raise StackFileError(
             f"{path.name}: 'environment' imports Pulumi ESC environments, which cannot be "

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Deploy one environment with `pulumi up`: set up ./venv, make sure a Swarm stack has a local
-# engine in Swarm mode, then hand over to `mlstack up` (Pulumi Automation API; it says how to get
+# engine in Swarm mode, then hand over to `mlstack up`, which first checks that the engine can
+# route what the stack publishes (vip endpoints and the ingress routing mesh need IPVS; it says
+# what to set when they cannot work) and then runs the Pulumi Automation API (it says how to get
 # the Pulumi CLI when it is missing).
 #
 #   usage: bash scripts/deploy.sh [ENV]      (default: dev)

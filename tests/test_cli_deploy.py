@@ -118,3 +118,61 @@ def test_up_without_yes_on_a_pipe_refuses() -> None:
     result = invoke("up", "dev")
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("pass --yes to confirm it")
+
+
+def _stand_in_cli(directory: Path, version: str) -> Path:
+    """An executable that answers `pulumi version` as the CLI does (discovery is what is tested
+    here, not the engine, which cannot be installed on this machine)."""
+    binary = directory / "bin" / "pulumi"
+    binary.parent.mkdir(parents=True)
+    binary.write_text(f'#!/bin/sh\n[ "$1" = version ] && echo v{version} && exit 0\nexit 3\n')
+    binary.chmod(0o755)
+    return binary
+
+
+def test_a_version_manager_shim_on_path_is_used(
+    without_pulumi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asdf and mise put a shell script named `pulumi` in a shims/ directory on PATH; it execs the
+    # selected version's binary, which lives elsewhere.
+    real = _stand_in_cli(tmp_path / "installs" / "pulumi" / "3.272.0", "3.272.0")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "pulumi"
+    shim.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:/usr/bin:/bin")
+    assert deploy.locate_pulumi() == shim
+    command = deploy.pulumi_command(install=False)
+    assert command.command == "pulumi"  # run from PATH, through the shim
+    assert str(command.version) == "3.272.0"
+
+
+def test_a_shim_without_a_selected_version_is_not_called_a_failed_download(
+    without_pulumi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "pulumi"
+    shim.write_text("#!/bin/sh\necho 'No version is set for command pulumi' >&2\nexit 126\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:/usr/bin:/bin")
+    with pytest.raises(deploy.CliError) as raised:
+        deploy.pulumi_command(install=True)
+    lines = raised.value.lines
+    assert lines[0].startswith(f"the Pulumi CLI at {shim} does not run: `pulumi version` failed")
+    assert "download" not in " ".join(lines)
+
+
+def test_installed_versions_are_compared_as_versions(without_pulumi: Path) -> None:
+    versions = without_pulumi / ".pulumi" / "versions"
+    for version in ("3.99.0", "3.272.0", "3.100.0-alpha.1", "3.9.0"):
+        _stand_in_cli(versions / version, version)
+    assert deploy.locate_pulumi() == versions / "3.272.0" / "bin" / "pulumi"
+    assert str(deploy.pulumi_command(install=False).version) == "3.272.0"
+    assert sorted(["3.99.0", "3.272.0", "3.100.0-alpha.1", "3.100.0"], key=deploy.version_key) == [
+        "3.99.0",
+        "3.100.0-alpha.1",
+        "3.100.0",
+        "3.272.0",
+    ]

@@ -100,9 +100,45 @@ def test_existing_stack_file_is_refused_without_force(project: Path) -> None:
     assert result.exit_code == 2
     assert "Pulumi.dev.yaml already exists; pass --force to replace it" in result.stderr
     assert (project / "Pulumi.dev.yaml").read_bytes() == before
-    forced = invoke(*args, "--force", "--project", project)
+    forced = invoke(*args, "--force", "--yes", "--project", project)
     assert forced.exit_code == 0, forced.stderr
     assert (project / "Pulumi.dev.yaml").read_bytes() != before
+
+
+def test_force_never_drops_hand_edits_silently(project: Path) -> None:
+    stack_file = project / "Pulumi.dev.yaml"
+    text = stack_file.read_text(encoding="utf-8")
+    text = text.replace("      publishedPort: 8080\n", "      publishedPort: 8080\n      env:\n"
+                        "        LOG_LEVEL: debug  # hand edit\n")  # fmt: skip
+    text = text.replace("config:\n", "# Owned by the serving team.\nconfig:\n")
+    text += "    network:\n      encrypted: true\n"
+    stack_file.write_text(text, encoding="utf-8")
+    command = regenerate_command(PROJECT_DIR / "Pulumi.dev.yaml")
+    refused = invoke(*command, "--force", "--project", project)
+    assert refused.exit_code == 2
+    assert refused.stderr.splitlines() == [
+        "Pulumi.dev.yaml: --force would lose what the new file does not hold:",
+        "  drop mlstack:models[0].env.LOG_LEVEL: debug",
+        "  drop mlstack:swarm.network.encrypted: true",
+        "  drop comment: # Owned by the serving team.",
+        "Nothing was written. Put these in the command (--set KEY=VALUE, --override, "
+        "--description) or pass --yes to replace the file anyway.",
+    ]
+    assert stack_file.read_text(encoding="utf-8") == text
+    # Said in the command, nothing is lost: no confirmation needed.
+    same = invoke(*command, "--set", "swarm.network.encrypted=true", "--force", "--project",
+                  project)  # fmt: skip
+    assert same.exit_code == 2
+    assert "drop mlstack:swarm.network.encrypted" not in same.stderr
+    replaced = invoke(*command, "--force", "--yes", "--project", project)
+    assert replaced.exit_code == 0, replaced.stderr
+    assert "  drop mlstack:swarm.network.encrypted: true" in replaced.stderr
+    assert stack_file.read_bytes() == (PROJECT_DIR / "Pulumi.dev.yaml").read_bytes()
+    # A changed option is shown too: its old value was in the file.
+    changed = invoke(*[("medium" if word == "small" else word) for word in command], "--force",
+                     "--project", project)  # fmt: skip
+    assert changed.exit_code == 2
+    assert "  change mlstack:size: small -> medium" in changed.stderr.splitlines()
 
 
 def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Path) -> None:
@@ -112,9 +148,8 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     )  # fmt: skip
     assert framework.exit_code == 2
     assert framework.stderr.splitlines() == [
-        "mlstack: 1 invalid setting; nothing was declared:",
-        "Pulumi.qa.yaml: mlstack:models[0].framework: value not allowed (got 'tensorflow'); "
-        "allowed: sklearn or onnx",
+        "--model iris, framework (mlstack:models[0].framework in Pulumi.qa.yaml): value not "
+        "allowed (got tensorflow); allowed: sklearn or onnx",
         "nothing was written",
     ]
     size = invoke(
@@ -123,7 +158,7 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     )  # fmt: skip
     assert size.exit_code == 2
     assert (
-        "Pulumi.qa.yaml: mlstack:size: unknown size preset (got 'huge'); "
+        "--size (mlstack:size in Pulumi.qa.yaml): unknown size preset (got huge); "
         "allowed: gpu, large, medium, small"
     ) in size.stderr.splitlines()
     assert not (project / "Pulumi.qa.yaml").exists()
@@ -135,7 +170,7 @@ def test_missing_artifact_is_refused(project: Path) -> None:
         "--model", IRIS.replace("iris.joblib", "missing.joblib"), "--project", project,
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "mlstack:models[0].artifact: model file not found" in result.stderr
+    assert "(mlstack:models[0].artifact in Pulumi.qa.yaml): model file not found" in result.stderr
 
 
 def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
@@ -145,7 +180,11 @@ def test_secrets_never_go_into_a_stack_file(project: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "secrets never go into a stack file" in result.stderr
-    assert "pulumi config set --secret --path 'mlstack:secrets.<model>.<file>'" in result.stderr
+    assert (
+        "pulumi config set --secret --stack qa --path 'mlstack:secrets.iris.token'"
+    ) in result.stderr
+    assert "(the value is read from stdin: typed at the prompt, or < FILE)" in result.stderr
+    assert "Pulumi stores secrets encrypted in the stack file" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
     assert not (project / "Pulumi.qa.yaml").exists()
 
@@ -158,8 +197,9 @@ def test_a_registry_login_is_written_and_its_password_left_to_pulumi(project: Pa
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert (
-        "set its secret: pulumi config set --secret mlstack:registryPassword --stack qa"
-    ) in result.stdout
+        "set its secret: pulumi config set --secret --stack qa mlstack:registryPassword  "
+        "(the value is read from stdin: typed at the prompt, or < FILE)"
+    ) in result.stdout.splitlines()
     config = yaml.safe_load((project / "Pulumi.qa.yaml").read_text(encoding="utf-8"))["config"]
     assert config["mlstack:image"]["registryUsername"] == "acme-ci"
     assert "mlstack:registryPassword" not in config
@@ -175,11 +215,14 @@ def test_force_keeps_the_encrypted_values_pulumi_wrote(project: Path) -> None:
         for key, value in encrypted.items():
             file.write(f"  {key}: {yaml.safe_dump(value, default_flow_style=True).strip()}\n")
         file.write("encryptionsalt: v1:c2FsdA==:v1:salt\n")
+        file.write("secretsprovider: awskms://alias/mlstack\nencryptedkey: AQICAHh0ZXN0\n")
     result = invoke(*regenerate_command(stack_file), "--force", "--project", project)
     assert result.exit_code == 0, result.stderr
     assert "set its secret" not in result.stdout
     written = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
     assert written["encryptionsalt"] == "v1:c2FsdA==:v1:salt"
+    assert written["secretsprovider"] == "awskms://alias/mlstack"
+    assert written["encryptedkey"] == "AQICAHh0ZXN0"
     for key, value in encrypted.items():
         assert written["config"][key] == value
 
@@ -211,7 +254,7 @@ def test_set_reaches_any_key_and_validation_names_unknown_ones(project: Path) ->
         "--set", "swarm.endpointMod=dnsrr", "--project", project,
     )  # fmt: skip
     assert typo.exit_code == 2
-    assert "mlstack:swarm.endpointMod: unknown key" in typo.stderr
+    assert "(mlstack:swarm.endpointMod in Pulumi.qa2.yaml): unknown key" in typo.stderr
 
 
 def test_bad_stack_name_and_malformed_model_are_refused(project: Path) -> None:

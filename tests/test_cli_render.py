@@ -177,9 +177,7 @@ def test_invalid_stack_config_prints_each_problem(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert lines[0] == "mlstack: 2 invalid settings; nothing was declared:"
-    assert lines[1].startswith(
-        "Pulumi.staging.yaml: mlstack:size: unknown size preset (got 'huge')"
-    )
+    assert lines[1].startswith("Pulumi.staging.yaml: mlstack:size: unknown size preset (got huge)")
     assert lines[2].startswith("Pulumi.staging.yaml: mlstack:overrides.replicas.max: ")
     assert "Traceback" not in result.stderr
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlstack.checks.rules import rules
+from mlstack.project import DEVELOPMENT_STACKS
 from tests.cli_support import copy_project, invoke
 from tests.harness import STACKS
 
@@ -22,11 +24,18 @@ def test_every_stack_passes_the_schemas_and_the_checklist(environment: str) -> N
     result = invoke("validate", environment)
     assert result.exit_code == 0, result.stdout + result.stderr
     if environment == "dev":  # Swarm: no Kubernetes object, so no schema is claimed
-        assert result.stdout.startswith("dev: no violations (")
-        assert "schema" not in result.stdout
+        # Only the Swarm rules are counted, and the stack is said to be a development one.
+        swarm_rules = len(rules("swarm"))
+        assert result.stdout == (
+            f"dev: no violations ({swarm_rules} Swarm checklist rules; dev is a development "
+            "stack (dev, local, dev-*, local-*): one replica is allowed)\n"
+        )
     else:
         assert result.stdout.startswith(
             f"{environment}: no violations (Kubernetes schemas 1.30 and "
+        )
+        assert result.stdout.endswith(
+            f" and {len(rules('kubernetes'))} Kubernetes checklist rules)\n"
         )
 
 
@@ -40,7 +49,10 @@ def test_a_violation_names_rule_and_resource_and_exits_one(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "K8S-HPA: HorizontalPodAutoscaler ml-serving/iris: minReplicas is 1; "
-        "at least 2 outside development"
+        "at least 2 outside development",
+        "  fix: set replicas.min to 2 or more (now 1): mlstack:overrides.replicas.min for every "
+        "model, or models[].overrides.replicas.min for one; or deploy it as a development stack "
+        "(dev, local, dev-*, local-*), where one replica is allowed",
     ]
     assert result.stderr.startswith("staging: 1 violation (Kubernetes schemas 1.30 and ")
 
@@ -49,3 +61,14 @@ def test_unknown_stack(tmp_path: Path) -> None:
     result = invoke("validate", "qa")
     assert result.exit_code == 2
     assert result.stderr.startswith("unknown stack 'qa': ")
+
+
+def test_every_rule_says_how_to_fix_it_and_belongs_to_one_orchestrator() -> None:
+    every = rules()
+    assert {rule.orchestrator for rule in every} == {"kubernetes", "swarm"}
+    assert len(rules("kubernetes")) + len(rules("swarm")) == len(every)
+    for rule in every:
+        assert rule.fix, rule.id
+    development = ", ".join([*DEVELOPMENT_STACKS, *(f"{name}-*" for name in DEVELOPMENT_STACKS)])
+    for rule_id in ("K8S-REPLICAS", "K8S-HPA", "SWARM-REPLICAS"):
+        assert f"({development})" in next(r.fix for r in every if r.id == rule_id)

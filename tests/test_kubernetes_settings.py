@@ -36,7 +36,7 @@ def test_a_memory_only_hpa_suggests_moving_the_vpa_to_cpu() -> None:
     [problem] = problems(
         overrides={"autoscaling": {"memoryUtilization": 80, "cpuUtilization": None}}
     )
-    assert "verticalAutoscaling.controlledResources ['cpu']" in problem
+    assert "verticalAutoscaling.controlledResources [cpu]" in problem
 
 
 def test_both_resources_on_both_autoscalers_give_one_line_per_resource() -> None:

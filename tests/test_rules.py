@@ -214,6 +214,7 @@ def test_breaking_one_thing_fails_its_rule(
     assert any(finding.resource == subject for finding in findings), [str(f) for f in findings]
     for finding in findings:
         assert str(finding).startswith(f"{finding.rule}: {finding.resource}: ")
+        assert finding.fix, finding  # every finding says how to fix it
 
 
 def test_every_rule_is_shown_to_fail() -> None:
@@ -228,6 +229,20 @@ def test_development_stacks_may_run_one_replica() -> None:
     assert check(recording(k8s, swarm, stack="dev"), development=True) == []
     production = check(recording(k8s, swarm), development=False)
     assert {finding.rule for finding in production} == {"K8S-REPLICAS", "SWARM-REPLICAS"}
+    fixes = {finding.rule: finding.fix for finding in production}
+    assert fixes["K8S-REPLICAS"].startswith("set replicas.min to 2 or more (now 1): ")
+    assert fixes["SWARM-REPLICAS"].startswith("set swarm.replicas to 2 or more (now 1): ")
+    assert all("development stack (dev, local, dev-*, local-*)" in fix for fix in fixes.values())
+
+
+def test_only_the_stacks_orchestrator_rules_run() -> None:
+    k8s, swarm = kubernetes_objects(), swarm_objects()
+    set_path(swarm["service"], "mode.replicated.replicas", 1)
+    k8s.pop("hpa")
+    both = {finding.rule for finding in check(recording(k8s, swarm), development=False)}
+    assert both == {"K8S-REPLICAS", "SWARM-REPLICAS"}
+    only_k8s = check(recording(k8s, swarm), development=False, orchestrator="kubernetes")
+    assert {finding.rule for finding in only_k8s} == {"K8S-REPLICAS"}
 
 
 def test_a_vpa_in_recommendation_mode_may_watch_the_hpa_resource() -> None:

@@ -11,6 +11,7 @@ from components.kubernetes.specs.cluster_autoscaler import (
     METRICS_PORT_NAME,
     NAME,
     autoscaler_command,
+    autoscaler_deployment_annotations,
     autoscaler_deployment_spec,
     autoscaler_labels,
     autoscaler_selector,
@@ -97,7 +98,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=metadata(),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAME,
+                namespace=namespace,
+                labels=labels,
+                annotations=autoscaler_deployment_annotations(),
+            ),
             spec=autoscaler_deployment_spec(
                 args.settings, args.scaling, account.metadata.name, labels
             ),

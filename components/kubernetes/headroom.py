@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.specs.cluster import (
+    headroom_deployment_annotations,
     headroom_deployment_spec,
     headroom_labels,
     headroom_priority_class,
@@ -70,7 +71,12 @@ class Headroom(pulumi.ComponentResource):
         )
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=metadata,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=HEADROOM_DEPLOYMENT,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=headroom_deployment_annotations(),
+            ),
             spec=headroom_deployment_spec(
                 args.size, args.settings, args.environment, priority_class.metadata.name
             ),

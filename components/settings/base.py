@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from components.settings.quantities import byte_count, cpu_millis, duration_seconds
 
@@ -21,6 +29,16 @@ class StrictModel(BaseModel):
         populate_by_name=True,
         validate_default=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_true_or_false(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode would take "yes", "on", 1 or "f" for a boolean; a stack file says
+        # true or false. (YAML 1.1 read `yes` as true; the Pulumi CLI reads it as the text "yes".)
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and field.annotation is bool and not isinstance(value, bool):
+            raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        return value
 
 
 def _as_text(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.settings.errors import shown
 from components.settings.quantities import byte_count, cpu_millis
 from components.settings.size import Size, VpaUpdateMode
 from components.settings.swarm import SwarmSettings
@@ -18,6 +19,9 @@ class Finding:
     value: Any
     reason: str
     allowed: str
+    # A rule between two keys, told from the other key's side: reported instead when the user
+    # set only that key (an override of replicas.max is named, not the preset's replicas.min).
+    counterpart: Finding | None = None
 
 
 def _not_above(
@@ -25,14 +29,38 @@ def _not_above(
 ) -> list[Finding]:
     if parse(low) <= parse(high):
         return []
+    hint = near_miss_units(low, high)
     return [
         Finding(
             low_path,
             low,
-            f"{what} exceeds {_dotted(high_path)}",
-            f"at most {_dotted(high_path)} = {high!r}",
+            f"{what} exceeds {_dotted(high_path)}{hint}",
+            f"at most {_dotted(high_path)} = {shown(high)}",
+            Finding(
+                high_path,
+                high,
+                f"{_dotted(high_path)} is below {_dotted(low_path)} = {shown(low)}{hint}",
+                f"at least {shown(low)}, or lower {_dotted(low_path)} too",
+            ),
         )
     ]
+
+
+_DECIMAL_TO_BINARY = {"k": "Ki", "K": "Ki", "M": "Mi", "G": "Gi", "T": "Ti", "P": "Pi", "E": "Ei"}
+
+
+def near_miss_units(low: str, high: str) -> str:
+    """A hint when the two quantities differ only by a decimal against a binary unit: 1G is
+    10^9 bytes, 1Gi is 2^30, so `limit: 1G` is below `request: 1Gi`."""
+    for decimal, binary in _DECIMAL_TO_BINARY.items():
+        for one, other in ((low, high), (high, low)):
+            if one.endswith(binary) and other.endswith(decimal) and not other.endswith(binary):
+                number = other[: -len(decimal)]
+                return (
+                    f" ({other} counts in powers of 1000, so it is less than {number}{binary}; "
+                    f"did you mean {number}{binary}?)"
+                )
+    return ""
 
 
 def hpa_resources(size: Size) -> set[str]:
@@ -62,6 +90,12 @@ def check_size(size: Size) -> list[Finding]:
                 replicas.min,
                 "replicas.min exceeds replicas.max",
                 f"an integer from 1 to replicas.max = {replicas.max}",
+                Finding(
+                    ("replicas", "max"),
+                    replicas.max,
+                    f"replicas.max is below replicas.min = {replicas.min}",
+                    f"an integer from {replicas.min} up, or lower replicas.min too",
+                ),
             )
         )
     resources = size.resources
@@ -111,6 +145,12 @@ def check_size(size: Size) -> list[Finding]:
                 nodes.min,
                 "clusterAutoscaling.nodeGroup.min exceeds clusterAutoscaling.nodeGroup.max",
                 f"an integer from 0 to {nodes.max}",
+                Finding(
+                    ("clusterAutoscaling", "nodeGroup", "max"),
+                    nodes.max,
+                    f"clusterAutoscaling.nodeGroup.max is below nodeGroup.min = {nodes.min}",
+                    f"an integer from {nodes.min} up, or lower nodeGroup.min too",
+                ),
             )
         )
     return findings
@@ -138,7 +178,7 @@ def _autoscaler_conflicts(size: Size) -> list[Finding]:
                 "the VPA would control cpu, which the HPA scales on "
                 "(HPA and VPA must never act on the same resource)",
                 (
-                    f"controlledResources {free}"
+                    f"controlledResources {shown(free)}"
                     if free
                     else "verticalAutoscaling.enabled false (the HPA scales on both resources)"
                 )
@@ -153,7 +193,7 @@ def _autoscaler_conflicts(size: Size) -> list[Finding]:
                 "the HPA would scale on memory, which the VPA controls "
                 "(HPA and VPA must never act on the same resource)",
                 "null (no memory target)"
-                + (f", or verticalAutoscaling.controlledResources {free}" if free else "")
+                + (f", or verticalAutoscaling.controlledResources {shown(free)}" if free else "")
                 + f", or {off}",
             )
         )

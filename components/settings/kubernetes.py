@@ -8,8 +8,14 @@ from pydantic import Field
 
 from components.settings.base import DnsLabel, PinnedImage, StrictModel
 
-# Same minor version as the cluster is what the cluster-autoscaler project asks for.
-DEFAULT_CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1"
+# Same minor version as the cluster is what the cluster-autoscaler project asks for. Pinned by the
+# multi-arch index digest registry.k8s.io serves for the tag, as recorded by the Kubernetes image
+# promoter (kubernetes/k8s.io, registry.k8s.io/images/k8s-staging-autoscaling/images.yaml,
+# `cluster-autoscaler` v1.31.1, at commit fe84f3f631bc), so the image cannot change under the tag.
+DEFAULT_CLUSTER_AUTOSCALER_IMAGE = (
+    "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1"
+    "@sha256:b1d8dff49af7a66389daa7ac0dcd19d484067403c215801c30bb5871e47fce77"
+)
 # The pause image of Kubernetes 1.31+ (does nothing, holds the headroom's requests), pinned by
 # its multi-arch index digest so the placeholder can never change under the same tag.
 DEFAULT_HEADROOM_IMAGE = (

@@ -6,14 +6,16 @@ calls this first, and the CLI calls it to check generated stack files.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from components.settings.errors import Problem, SettingsError, missing
+from components.settings.errors import Problem, SettingsError, missing, pattern_text
 from components.settings.invariants import check_size, check_swarm
 from components.settings.presets import (
     available_sizes,
@@ -22,6 +24,7 @@ from components.settings.presets import (
     load_preset,
     preset_label,
 )
+from components.settings.secret_advice import STDIN_NOTE, set_secret_command
 from components.settings.size import Size
 from components.settings.stack import (
     RESERVED_ENV,
@@ -68,9 +71,11 @@ def load_settings(
     if config.size not in sizes:
         problems.append(
             Problem(
-                source, f"{NAMESPACE}:size", "unknown size preset", ", ".join(sizes), config.size
+                source, f"{NAMESPACE}:size",
+                "unknown size preset" + did_you_mean(config.size, sizes), ", ".join(sizes),
+                config.size,
             )
-        )
+        )  # fmt: skip
     else:
         stack_size = _resolve_size(config.size, [(config.overrides, "overrides")], source, problems)
     for index, model in enumerate(config.models):
@@ -78,6 +83,7 @@ def load_settings(
         if resolved is not None:
             models.append(resolved)
     problems += _check_stack(config, project_dir, source)
+    problems += _other_orchestrator_keys(config, source)
     if problems or stack_size is None:
         raise SettingsError(problems)
     return StackSettings(
@@ -93,6 +99,7 @@ def load_settings(
         swarm=config.swarm,
         secrets=config.secrets,
         registry_password=config.registry_password,
+        warnings=tuple(_secret_looking_env(config, source)),
     )
 
 
@@ -133,8 +140,9 @@ def _resolve_model(
     if model.size is not None and model.size not in sizes:
         problems.append(
             Problem(
-                source, f"{NAMESPACE}:models[{index}].size", "unknown size preset",
-                ", ".join(sizes), model.size,
+                source, f"{NAMESPACE}:models[{index}].size",
+                "unknown size preset" + did_you_mean(model.size, sizes), ", ".join(sizes),
+                model.size,
             )
         )  # fmt: skip
         return None
@@ -189,6 +197,13 @@ def _resolve_size(
     findings = check_size(size)
     for finding in findings:
         file, key = origin(finding.path)
+        other = finding.counterpart
+        if other is not None and file != source and origin(other.path)[0] == source:
+            # The preset's value stands; the user's override of the other key broke the rule.
+            file, key = origin(other.path)
+            reason = f"{other.reason} (from {preset_label(size_name)})"
+            problems.append(Problem(file, key, reason, other.allowed, other.value))
+            continue
         problems.append(Problem(file, key, finding.reason, finding.allowed, finding.value))
     return None if findings else size
 
@@ -265,7 +280,8 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
         problems.append(
             Problem(
                 source, f"{key}registryPassword", "a registry username needs a password",
-                "a secret: pulumi config set --secret mlstack:registryPassword ...", missing(),
+                f"a secret: {set_secret_command('registryPassword', config_stack(source))} "
+                f"({STDIN_NOTE})", missing(),
             )
         )  # fmt: skip
     if image.ca_bundle is not None and not (project_dir / image.ca_bundle).is_file():
@@ -300,6 +316,74 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
     return problems
 
 
+# Keys that only one orchestrator reads: left in a stack of the other, they would do nothing.
+_ORCHESTRATOR_SECTIONS = {Orchestrator.KUBERNETES: "kubernetes", Orchestrator.SWARM: "swarm"}
+_SWARM_MODEL_KEYS = {"published_port": "publishedPort"}
+
+
+def _other_orchestrator_keys(config: StackConfig, source: str) -> list[Problem]:
+    orchestrator = config.orchestrator
+    problems = []
+    for other, section in _ORCHESTRATOR_SECTIONS.items():
+        if other is not orchestrator and section in config.model_fields_set:
+            problems.append(
+                Problem(
+                    source, f"{NAMESPACE}:{section}",
+                    f"only a {other.value} stack reads it; this stack's orchestrator is "
+                    f"{orchestrator.value}",
+                    f"remove it, or set {NAMESPACE}:orchestrator to {other.value}",
+                    getattr(config, section).model_dump(by_alias=True, exclude_unset=True),
+                )
+            )  # fmt: skip
+    if orchestrator is not Orchestrator.SWARM:
+        for index, model in enumerate(config.models):
+            for field, key in _SWARM_MODEL_KEYS.items():
+                if field in model.model_fields_set:
+                    problems.append(
+                        Problem(
+                            source, f"{NAMESPACE}:models[{index}].{key}",
+                            f"only a swarm stack reads it; this stack's orchestrator is "
+                            f"{orchestrator.value}",
+                            "remove it (a Kubernetes Service publishes the model)",
+                            getattr(model, field),
+                        )
+                    )  # fmt: skip
+    return problems
+
+
+# Names of environment variables that usually hold credentials.
+_SECRET_NAME = re.compile(
+    r"(^|_)(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE_?KEY|ACCESS_?KEY)(_|$)"
+    r"|PASSWORD",
+    re.IGNORECASE,
+)
+
+
+def _secret_looking_env(config: StackConfig, source: str) -> list[str]:
+    """A hint (not an error: the name may mislead) for plain env entries named like secrets,
+    which the stack file holds in plain text and the orchestrator shows in the task spec."""
+    hints = []
+    for index, model in enumerate(config.models):
+        for variable in sorted(model.env):
+            if _SECRET_NAME.search(variable):
+                hints.append(
+                    f"{source}: {NAMESPACE}:models[{index}].env.{variable}: the name looks like a "
+                    "secret, but env values sit in plain text in the stack file and the "
+                    f"deployed spec; make it a file of {NAMESPACE}:secrets instead (mounted at "
+                    f"/run/secrets/{variable.lower()}): "
+                    + set_secret_command(
+                        f"secrets.{model.name}.{variable.lower()}", config_stack(source)
+                    )
+                    + f" ({STDIN_NOTE})"
+                )
+    return hints
+
+
+def config_stack(source: str) -> str:
+    """`Pulumi.<env>.yaml` -> env (the --stack a command needs)."""
+    return source.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
 def _is_file_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._-" for c in name)
 
@@ -328,12 +412,25 @@ _TYPE_NAMES = {
 def _explain(item: Any, root: type[BaseModel]) -> tuple[str, str]:
     kind = item["type"]
     ctx = item.get("ctx", {})
+    given = item.get("input")
+    loc = tuple(item["loc"])
     if kind == "extra_forbidden":
-        return "unknown key", "keys " + ", ".join(_keys_at(root, tuple(item["loc"])[:-1]))
+        keys = _keys_at(root, loc[:-1])
+        return "unknown key" + did_you_mean(str(loc[-1]), keys), "keys " + ", ".join(keys)
     if kind == "missing":
         return "required key is missing", "see the config reference in README.md"
     if kind in ("literal_error", "enum"):
-        return "value not allowed", str(ctx.get("expected", "")).replace("'", "")
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = did_you_mean(given, choices) if isinstance(given, str) else ""
+        return "value not allowed" + hint, " or ".join([", ".join(choices[:-1]), choices[-1]]
+                                                      if len(choices) > 1 else choices)  # fmt: skip
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        # `version: 1.10` is the number 1.1 to YAML; the text survives only in quotes.
+        key = next((step for step in reversed(loc) if isinstance(step, str)), "key")
+        return (
+            "YAML read this unquoted value as a number",
+            f'text: write it in quotes, e.g. {key}: "1.10" (unquoted, YAML reads 1.10 as 1.1)',
+        )
     if kind in _TYPE_NAMES:
         return "wrong type", _TYPE_NAMES[kind]
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -343,11 +440,21 @@ def _explain(item: Any, root: type[BaseModel]) -> tuple[str, str]:
     if kind == "too_short":
         return "too few items", f"at least {ctx.get('min_length')}"
     if kind == "string_pattern_mismatch":
-        return "malformed value", f"text matching {ctx.get('pattern')}"
+        return "malformed value", pattern_text(str(ctx.get("pattern", "")))
     if kind == "value_error":
         message = str(ctx.get("error", item["msg"]))
         return "malformed value", message.removeprefix("expected ")
     return "invalid value", item["msg"]
+
+
+def did_you_mean(given: str, choices: Iterable[str]) -> str:
+    """` (did you mean X?)` for a near miss: another case, or a close spelling."""
+    options = list(choices)
+    for option in options:
+        if option.lower() == given.lower():
+            return f" (did you mean {option}?)"
+    close = difflib.get_close_matches(given, options, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _keys_at(root: type[BaseModel], loc: Loc) -> list[str]:

@@ -23,6 +23,9 @@ def namespace_config(namespace: str = NAMESPACE) -> dict[str, Any]:
 def settings_from_pulumi(project_dir: Path) -> StackSettings:
     """Validated settings of the stack being deployed; raises SettingsError before anything is
     declared."""
-    return load_settings(
+    settings = load_settings(
         namespace_config(), environment=pulumi.get_stack(), project_dir=project_dir
     )
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings

@@ -86,7 +86,9 @@ class StackConfig(StrictModel):
         default_factory=dict, description="Per model: file name -> secret value (mounted as files)."
     )
     registry_password: str | None = Field(
-        None, description="Registry password; set with `pulumi config set --secret`."
+        None,
+        description="Registry password, a secret: pulumi config set --secret --stack ENV "
+        "mlstack:registryPassword (reads stdin).",
     )
 
 
@@ -126,3 +128,5 @@ class StackSettings:
     # Secret values stay out of repr so a traceback or log line never prints them.
     secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     registry_password: str | None = field(default=None, repr=False)
+    # Hints that do not stop the stack (a plain env entry named like a secret), one line each.
+    warnings: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlstack.checks.base import Finding, rule
 from mlstack.checks.inventory import Inventory, KubeObject, PodTemplate, get
+from mlstack.project import DEVELOPMENT_STACKS
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 MIN_ID = 10000
@@ -25,8 +26,20 @@ _STABLE_VERSION = re.compile(r"^v[0-9]+$")
 _NODES_ARG = re.compile(r"^--nodes=(?P<min>-?[0-9]+):(?P<max>-?[0-9]+):(?P<group>.+)$")
 
 
-def _finding(rule_id: str, subject: KubeObject, message: str) -> Finding:
-    return Finding(rule_id, subject.label, message)
+def _finding(rule_id: str, subject: KubeObject, message: str, fix: str = "") -> Finding:
+    return Finding(rule_id, subject.label, message, fix)
+
+
+# Which stack names count as development, as fixes name them: dev, local, dev-*, local-*.
+DEVELOPMENT_NAMES = ", ".join([*DEVELOPMENT_STACKS, *(f"{name}-*" for name in DEVELOPMENT_STACKS)])
+
+
+def replicas_fix(current: Any, key: str = "replicas.min") -> str:
+    return (
+        f"set {key} to 2 or more (now {current}): mlstack:overrides.{key} for every model, or "
+        f"models[].overrides.{key} for one; or deploy it as a development stack "
+        f"({DEVELOPMENT_NAMES}), where one replica is allowed"
+    )
 
 
 def _container_label(container: dict[str, Any]) -> str:
@@ -36,7 +49,14 @@ def _container_label(container: dict[str, Any]) -> str:
 # ---- API and metadata ---------------------------------------------------------------------
 
 
-@rule("K8S-API-STABLE", "Only stable API versions (autoscaling/v2, policy/v1, ...)")
+@rule(
+    "K8S-API-STABLE",
+    "Only stable API versions (autoscaling/v2, policy/v1, ...)",
+    fix=(
+        "apiVersion: a stable version (autoscaling/v2, policy/v1, apps/v1); mlstack's components "
+        "declare only those"
+    ),
+)
 def api_stable(inventory: Inventory) -> Iterator[Finding]:
     for obj in inventory.objects:
         version = str(obj.manifest.get("apiVersion", "")).rsplit("/", 1)[-1]
@@ -45,7 +65,14 @@ def api_stable(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("K8S-API-STABLE", obj, message)
 
 
-@rule("K8S-METADATA", "metadata.name set, and metadata.namespace on namespaced objects")
+@rule(
+    "K8S-METADATA",
+    "metadata.name set, and metadata.namespace on namespaced objects",
+    fix=(
+        "metadata.name and metadata.namespace set on the object (mlstack:kubernetes.namespace "
+        "names the namespace)"
+    ),
+)
 def metadata(inventory: Inventory) -> Iterator[Finding]:
     for obj in inventory.objects:
         if not obj.name:
@@ -64,7 +91,14 @@ def _handler(probe: Any) -> Any:
     return {key: probe[key] for key in ("httpGet", "tcpSocket", "exec", "grpc") if key in probe}
 
 
-@rule("K8S-PROBES", "Serving containers: startup, readiness and liveness probes; liveness differs")
+@rule(
+    "K8S-PROBES",
+    "Serving containers: startup, readiness and liveness probes; liveness differs",
+    fix=(
+        "startupProbe, readinessProbe (/readyz) and a livenessProbe on another endpoint "
+        "(/healthz) on the serving container"
+    ),
+)
 def probes(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         if not template.serving:
@@ -84,7 +118,15 @@ def probes(inventory: Inventory) -> Iterator[Finding]:
                 )
 
 
-@rule("K8S-RESOURCES", "Requests and limits for CPU, memory and ephemeral storage")
+@rule(
+    "K8S-RESOURCES",
+    "Requests and limits for CPU, memory and ephemeral storage",
+    fix=(
+        "requests and limits for cpu, memory and ephemeral-storage: resources.cpu, "
+        "resources.memory and resources.ephemeralStorage (request and limit) in the size, or "
+        "mlstack:overrides.resources"
+    ),
+)
 def resources(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         for container in template.containers():
@@ -110,7 +152,15 @@ def pinned(image: Any) -> bool:
     return ":" in last and last.split(":", 1)[1] not in ("", "latest")
 
 
-@rule("K8S-IMAGE-PINNED", "Images pinned: a tag other than latest, or a digest")
+@rule(
+    "K8S-IMAGE-PINNED",
+    "Images pinned: a tag other than latest, or a digest",
+    fix=(
+        "an image with a tag other than latest, or a @sha256 digest "
+        "(mlstack:kubernetes.headroomImage, mlstack:kubernetes.clusterAutoscaler.image; model "
+        "images get a content-hash tag, and a digest when mlstack:image.push is true)"
+    ),
+)
 def image_pinned(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         for container in template.containers():
@@ -126,7 +176,15 @@ def _security(template: PodTemplate, container: dict[str, Any], key: str) -> Any
     return own if own is not None else get(template.spec, "securityContext", key)
 
 
-@rule("K8S-PSS", "Pod Security Standard restricted: non-root, no escalation, caps, seccomp, host")
+@rule(
+    "K8S-PSS",
+    "Pod Security Standard restricted: non-root, no escalation, caps, seccomp, host",
+    fix=(
+        "securityContext runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities.drop: "
+        "[ALL], seccompProfile.type: RuntimeDefault, no host namespaces, hostPath or hostPort "
+        "(mlstack's components set these)"
+    ),
+)
 def pod_security(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         owner = template.owner
@@ -158,7 +216,11 @@ def pod_security(inventory: Inventory) -> Iterator[Finding]:
                     yield _finding("K8S-PSS", owner, f"{where}: hostPort {port['hostPort']}")
 
 
-@rule("K8S-UID-GID", "runAsUser and runAsGroup set, both >= 10000")
+@rule(
+    "K8S-UID-GID",
+    "runAsUser and runAsGroup set, both >= 10000",
+    fix="securityContext runAsUser and runAsGroup: 10000 or more (mlstack's pods run as 10001)",
+)
 def uid_gid(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         for container in template.containers():
@@ -170,7 +232,11 @@ def uid_gid(inventory: Inventory) -> Iterator[Finding]:
                     yield _finding("K8S-UID-GID", template.owner, message)
 
 
-@rule("K8S-READONLY-ROOT", "readOnlyRootFilesystem, with an emptyDir at /tmp for serving pods")
+@rule(
+    "K8S-READONLY-ROOT",
+    "readOnlyRootFilesystem, with an emptyDir at /tmp for serving pods",
+    fix="securityContext readOnlyRootFilesystem: true, with an emptyDir volume mounted at /tmp",
+)
 def read_only_root(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         volumes = {
@@ -197,7 +263,14 @@ def read_only_root(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("K8S-READONLY-ROOT", template.owner, message)
 
 
-@rule("K8S-SECRETS-AS-FILES", "Secrets mounted as files, never in environment variables")
+@rule(
+    "K8S-SECRETS-AS-FILES",
+    "Secrets mounted as files, never in environment variables",
+    fix=(
+        "mount the Secret as a volume instead of env valueFrom; in a stack, put it in "
+        "mlstack:secrets (mounted under /run/secrets)"
+    ),
+)
 def secrets_as_files(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         for container in template.containers():
@@ -225,7 +298,14 @@ def _bound_service_accounts(inventory: Inventory) -> set[tuple[str | None, str]]
     return bound
 
 
-@rule("K8S-TOKEN-AUTOMOUNT", "No service account token unless the account is bound to a role")
+@rule(
+    "K8S-TOKEN-AUTOMOUNT",
+    "No service account token unless the account is bound to a role",
+    fix=(
+        "automountServiceAccountToken: false on the pod (and its ServiceAccount) unless it calls "
+        "the API server"
+    ),
+)
 def token_automount(inventory: Inventory) -> Iterator[Finding]:
     bound = _bound_service_accounts(inventory)
     for template in inventory.templates:
@@ -272,7 +352,15 @@ def _serving_workloads(inventory: Inventory) -> Iterator[tuple[KubeObject, PodTe
             yield template.owner, template
 
 
-@rule("K8S-REPLICAS", "Serving workloads run at least 2 replicas outside development stacks")
+@rule(
+    "K8S-REPLICAS",
+    "Serving workloads run at least 2 replicas outside development stacks",
+    fix=(
+        "replicas.min: 2 or more in the size (mlstack:overrides.replicas.min, or "
+        "models[].overrides.replicas.min for one model); only development stacks (dev, local, "
+        "dev-*, local-*) may run one"
+    ),
+)
 def replicas(inventory: Inventory) -> Iterator[Finding]:
     if inventory.development:
         return
@@ -282,7 +370,7 @@ def replicas(inventory: Inventory) -> Iterator[Finding]:
         count = workload.spec.get("replicas", 1)
         if not isinstance(count, int) or count < 2:
             message = f"replicas is {count}; at least 2 outside development"
-            yield _finding("K8S-REPLICAS", workload, message)
+            yield _finding("K8S-REPLICAS", workload, message, replicas_fix(count))
 
 
 def _spread_keys(spec: dict[str, Any]) -> set[str]:
@@ -298,7 +386,14 @@ def _spread_keys(spec: dict[str, Any]) -> set[str]:
     return keys
 
 
-@rule("K8S-TOPOLOGY-SPREAD", "Serving pods spread over hostname and zone")
+@rule(
+    "K8S-TOPOLOGY-SPREAD",
+    "Serving pods spread over hostname and zone",
+    fix=(
+        "topologySpreadConstraints over kubernetes.io/hostname and topology.kubernetes.io/zone "
+        "(mlstack's Deployments declare both)"
+    ),
+)
 def topology_spread(inventory: Inventory) -> Iterator[Finding]:
     for workload, template in _serving_workloads(inventory):
         missing = {HOSTNAME, ZONE} - _spread_keys(template.spec)
@@ -344,7 +439,15 @@ def _allowed_disruptions(pdb: KubeObject, pods: int) -> int:
     return 0
 
 
-@rule("K8S-PDB", "A PDB per serving workload: matches its pods, allows a disruption, AlwaysAllow")
+@rule(
+    "K8S-PDB",
+    "A PDB per serving workload: matches its pods, allows a disruption, AlwaysAllow",
+    fix=(
+        "one PodDisruptionBudget per serving Deployment, selecting its pods, with maxUnavailable "
+        ">= 1 and unhealthyPodEvictionPolicy: AlwaysAllow; mlstack derives it from replicas.min "
+        "(a quarter, at least 1)"
+    ),
+)
 def disruption_budget(inventory: Inventory) -> Iterator[Finding]:
     pdbs = inventory.of_kind("PodDisruptionBudget")
     for pdb in pdbs:
@@ -381,7 +484,11 @@ def disruption_budget(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("K8S-PDB", pdb, message)
 
 
-@rule("K8S-ROLLING-UPDATE", "Serving Deployments update with the RollingUpdate strategy")
+@rule(
+    "K8S-ROLLING-UPDATE",
+    "Serving Deployments update with the RollingUpdate strategy",
+    fix="strategy.type: RollingUpdate on serving Deployments",
+)
 def rolling_update(inventory: Inventory) -> Iterator[Finding]:
     # Serving workloads only: a leader-elected singleton (the cluster-autoscaler) may Recreate.
     for deployment, _ in _serving_workloads(inventory):
@@ -392,7 +499,11 @@ def rolling_update(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("K8S-ROLLING-UPDATE", deployment, f"strategy is {strategy}")
 
 
-@rule("K8S-SELECTOR", "Workload selectors pick their own template's pods; Services pick pods")
+@rule(
+    "K8S-SELECTOR",
+    "Workload selectors pick their own template's pods; Services pick pods",
+    fix="a selector whose labels match the pod template's labels",
+)
 def selectors(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         owner = template.owner
@@ -424,7 +535,16 @@ def _resource_metrics(hpa: KubeObject) -> set[str]:
     return names
 
 
-@rule("K8S-HPA", "HPA: target exists without replicas, min >= 2 outside dev, max > min, behavior")
+@rule(
+    "K8S-HPA",
+    "HPA: target exists without replicas, min >= 2 outside dev, max > min, behavior",
+    fix=(
+        "replicas.min: 2 or more and replicas.max above it, with autoscaling.scaleUp and "
+        "autoscaling.scaleDown (longer stabilizationWindowSeconds) in the size "
+        "(mlstack:overrides); development stacks (dev, local, dev-*, local-*) may have "
+        "minReplicas 1"
+    ),
+)
 def hpa(inventory: Inventory) -> Iterator[Finding]:
     for autoscaler in inventory.of_kind("HorizontalPodAutoscaler"):
         spec = autoscaler.spec
@@ -432,10 +552,14 @@ def hpa(inventory: Inventory) -> Iterator[Finding]:
         maximum = spec.get("maxReplicas", 0)
         if not inventory.development and minimum < 2:
             message = f"minReplicas is {minimum}; at least 2 outside development"
-            yield _finding("K8S-HPA", autoscaler, message)
+            yield _finding("K8S-HPA", autoscaler, message, replicas_fix(minimum))
         if maximum <= minimum:
             message = f"maxReplicas {maximum} is not above minReplicas {minimum}"
-            yield _finding("K8S-HPA", autoscaler, message)
+            fix = (
+                f"set replicas.max to {minimum + 1} or more (mlstack:overrides.replicas.max), or "
+                "lower replicas.min"
+            )
+            yield _finding("K8S-HPA", autoscaler, message, fix)
         for direction in ("scaleUp", "scaleDown"):
             if not isinstance(get(spec, "behavior", direction), dict):
                 yield _finding("K8S-HPA", autoscaler, f"behavior.{direction} is not set")
@@ -443,7 +567,11 @@ def hpa(inventory: Inventory) -> Iterator[Finding]:
         down = get(spec, "behavior", "scaleDown", "stabilizationWindowSeconds", default=300)
         if down <= up:
             message = f"scale-down stabilization ({down} s) is not longer than scale-up's ({up} s)"
-            yield _finding("K8S-HPA", autoscaler, message)
+            fix = (
+                f"set autoscaling.scaleDown.stabilizationWindowSeconds to {up + 1} or more "
+                "(mlstack:overrides.autoscaling.scaleDown.stabilizationWindowSeconds)"
+            )
+            yield _finding("K8S-HPA", autoscaler, message, fix)
         kind = get(spec, "scaleTargetRef", "kind")
         name = get(spec, "scaleTargetRef", "name")
         target = inventory.find(str(kind), autoscaler.namespace, str(name))
@@ -480,7 +608,14 @@ def _vpa_resources(vpa: KubeObject) -> set[str]:
     return controlled
 
 
-@rule("K8S-HPA-VPA", "HPA and VPA never act on the same resource; one VPA per workload")
+@rule(
+    "K8S-HPA-VPA",
+    "HPA and VPA never act on the same resource; one VPA per workload",
+    fix=(
+        "verticalAutoscaling.controlledResources without the resources the HPA scales on "
+        "(autoscaling.cpuUtilization, memoryUtilization), or verticalAutoscaling.updateMode: Off"
+    ),
+)
 def hpa_vpa(inventory: Inventory) -> Iterator[Finding]:
     vpas = inventory.of_kind("VerticalPodAutoscaler")
     targets: dict[tuple[str | None, str, str], list[KubeObject]] = {}
@@ -510,7 +645,11 @@ def hpa_vpa(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("K8S-HPA-VPA", vpa, message)
 
 
-@rule("K8S-SAFE-TO-EVICT", "Serving pods carry cluster-autoscaler safe-to-evict: true")
+@rule(
+    "K8S-SAFE-TO-EVICT",
+    "Serving pods carry cluster-autoscaler safe-to-evict: true",
+    fix='pod annotation cluster-autoscaler.kubernetes.io/safe-to-evict: "true" on serving pods',
+)
 def safe_to_evict(inventory: Inventory) -> Iterator[Finding]:
     for workload, template in _serving_workloads(inventory):
         value = template.annotations.get(SAFE_TO_EVICT)
@@ -525,7 +664,14 @@ def _priority(inventory: Inventory, name: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-@rule("K8S-PRIORITY-CLASS", "Serving pods get a declared PriorityClass above placeholder pods'")
+@rule(
+    "K8S-PRIORITY-CLASS",
+    "Serving pods get a declared PriorityClass above placeholder pods'",
+    fix=(
+        "a declared PriorityClass (mlstack:kubernetes.priorityClass.name, value above the "
+        "headroom's) on serving pods"
+    ),
+)
 def priority_class(inventory: Inventory) -> Iterator[Finding]:
     others = {
         str(template.spec.get("priorityClassName"))
@@ -554,7 +700,14 @@ def priority_class(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("K8S-PRIORITY-CLASS", workload, message)
 
 
-@rule("K8S-NODE-GROUP", "cluster-autoscaler node groups: 0 <= min <= max")
+@rule(
+    "K8S-NODE-GROUP",
+    "cluster-autoscaler node groups: 0 <= min <= max",
+    fix=(
+        "clusterAutoscaling.nodeGroup.min from 0 to nodeGroup.max in the size "
+        "(mlstack:overrides.clusterAutoscaling.nodeGroup)"
+    ),
+)
 def node_group(inventory: Inventory) -> Iterator[Finding]:
     for template in inventory.templates:
         for container in template.containers():
@@ -567,4 +720,9 @@ def node_group(inventory: Inventory) -> Iterator[Finding]:
                     message = (
                         f"node group {match['group']}: min {low}, max {high}; need 0 <= min <= max"
                     )
-                    yield _finding("K8S-NODE-GROUP", template.owner, message)
+                    fix = (
+                        f"set clusterAutoscaling.nodeGroup.min to a value from 0 to {high}, or "
+                        f"nodeGroup.max to {max(low, 0)} or more "
+                        "(mlstack:overrides.clusterAutoscaling.nodeGroup)"
+                    )
+                    yield _finding("K8S-NODE-GROUP", template.owner, message, fix)

@@ -15,13 +15,23 @@ from mlstack.offline import Recording
 RULE_MODULES = (kubernetes_rules, swarm_rules)
 
 
-def check(recording: Recording, *, development: bool) -> list[Finding]:
+def check(
+    recording: Recording, *, development: bool, orchestrator: str | None = None
+) -> list[Finding]:
+    """Findings of every rule, or of `orchestrator`'s rules only."""
     inventory = build(recording, development=development)
     findings: set[Finding] = set()
-    for registered in RULES.values():
+    for registered in rules(orchestrator):
         findings.update(registered.check(inventory))
     return sorted(findings, key=lambda f: (f.rule, f.resource, f.message))
 
 
-def rules() -> list[Rule]:
-    return sorted(RULES.values(), key=lambda r: r.id)
+def rules(orchestrator: str | None = None) -> list[Rule]:
+    chosen = [r for r in RULES.values() if orchestrator in (None, r.orchestrator)]
+    return sorted(chosen, key=lambda r: r.id)
+
+
+def orchestrator_of(recording: Recording) -> str | None:
+    """The orchestrator the stack deploys to (the program exports it), None if unknown."""
+    value = recording.outputs.get("orchestrator")
+    return value if isinstance(value, str) else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlstack.checks.base import Finding, rule
 from mlstack.checks.inventory import Inventory, SwarmObject, get
-from mlstack.checks.kubernetes_rules import MIN_ID, pinned
+from mlstack.checks.kubernetes_rules import MIN_ID, pinned, replicas_fix
 from mlstack.offline import mock_id
 from mlstack.render import MASK
 
@@ -36,8 +36,8 @@ def _container(service: SwarmObject) -> dict[str, Any]:
     return spec if isinstance(spec, dict) else {}
 
 
-def _finding(rule_id: str, service: SwarmObject, message: str) -> Finding:
-    return Finding(rule_id, service.label, message)
+def _finding(rule_id: str, service: SwarmObject, message: str, fix: str = "") -> Finding:
+    return Finding(rule_id, service.label, message, fix)
 
 
 def _health_verdict_seconds(service: SwarmObject) -> float:
@@ -57,7 +57,11 @@ def _publishes_host_ports(service: SwarmObject) -> bool:
     return any(get(port, "publishMode") == "host" for port in ports)
 
 
-@rule("SWARM-HEALTHCHECK", "Services declare a healthcheck")
+@rule(
+    "SWARM-HEALTHCHECK",
+    "Services declare a healthcheck",
+    fix="a healthcheck test on the service (mlstack's services check /healthz)",
+)
 def healthcheck(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         tests = get(_container(service), "healthcheck", "tests", default=[]) or []
@@ -65,7 +69,11 @@ def healthcheck(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-HEALTHCHECK", service, "no healthcheck test")
 
 
-@rule("SWARM-RESTART", "Restart policy on-failure with max attempts and a window")
+@rule(
+    "SWARM-RESTART",
+    "Restart policy on-failure with max attempts and a window",
+    fix="restartPolicy condition: on-failure with maxAttempts and a window",
+)
 def restart_policy(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         policy = get(service.inputs, "taskSpec", "restartPolicy", default={}) or {}
@@ -78,7 +86,14 @@ def restart_policy(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-RESTART", service, "restart policy sets no window")
 
 
-@rule("SWARM-UPDATE", "update_config: rollback on failure, start-first, monitor > healthcheck")
+@rule(
+    "SWARM-UPDATE",
+    "update_config: rollback on failure, start-first, monitor > healthcheck",
+    fix=(
+        "updateConfig failureAction: rollback, order: start-first (stop-first only for host-mode "
+        "ports) and a monitor longer than healthcheck interval x retries"
+    ),
+)
 def update_config(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         update = service.inputs.get("updateConfig") or {}
@@ -98,14 +113,22 @@ def update_config(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-UPDATE", service, message)
 
 
-@rule("SWARM-ROLLBACK", "A rollback_config")
+@rule(
+    "SWARM-ROLLBACK",
+    "A rollback_config",
+    fix="a rollbackConfig on the service",
+)
 def rollback_config(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         if not service.inputs.get("rollbackConfig"):
             yield _finding("SWARM-ROLLBACK", service, "no rollbackConfig")
 
 
-@rule("SWARM-READONLY", "Read-only root filesystem with a tmpfs at /tmp")
+@rule(
+    "SWARM-READONLY",
+    "Read-only root filesystem with a tmpfs at /tmp",
+    fix="readOnly: true with a tmpfs mounted at /tmp",
+)
 def read_only(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         container = _container(service)
@@ -125,7 +148,11 @@ def _uid(user: Any) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-@rule("SWARM-USER", "Non-root user with UID >= 10000, capabilities dropped")
+@rule(
+    "SWARM-USER",
+    "Non-root user with UID >= 10000, capabilities dropped",
+    fix="user: a numeric UID >= 10000 (mlstack's services run as 10001:10001) and capDrops: [ALL]",
+)
 def user(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         container = _container(service)
@@ -139,7 +166,11 @@ def user(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-USER", service, f"adds capabilities {container['capAdds']}")
 
 
-@rule("SWARM-LIMITS", "CPU and memory limits")
+@rule(
+    "SWARM-LIMITS",
+    "CPU and memory limits",
+    fix="resources.cpu.limit and resources.memory.limit in the size (mlstack:overrides.resources)",
+)
 def limits(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         given = get(service.inputs, "taskSpec", "resources", "limits", default={}) or {}
@@ -148,7 +179,14 @@ def limits(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("SWARM-LIMITS", service, f"no {key} limit")
 
 
-@rule("SWARM-SECRETS", "Secrets as files owned by the runtime user, mode 0400; none in env")
+@rule(
+    "SWARM-SECRETS",
+    "Secrets as files owned by the runtime user, mode 0400; none in env",
+    fix=(
+        "secrets as files with fileMode 0400 owned by the service's user; in a stack, "
+        "mlstack:secrets, never env"
+    ),
+)
 def secrets(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         container = _container(service)
@@ -166,7 +204,11 @@ def secrets(inventory: Inventory) -> Iterator[Finding]:
                 yield _finding("SWARM-SECRETS", service, message)
 
 
-@rule("SWARM-NETWORK", "Services join an overlay network this stack declares")
+@rule(
+    "SWARM-NETWORK",
+    "Services join an overlay network this stack declares",
+    fix="attach the service to the stack's overlay network (mlstack:swarm.network)",
+)
 def network(inventory: Inventory) -> Iterator[Finding]:
     overlays = set()
     for declared in inventory.networks:
@@ -181,7 +223,14 @@ def network(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-NETWORK", service, message)
 
 
-@rule("SWARM-SPREAD", "Replicas spread: max replicas per node or a placement preference")
+@rule(
+    "SWARM-SPREAD",
+    "Replicas spread: max replicas per node or a placement preference",
+    fix=(
+        "placement maxReplicas per node or a spread preference (mlstack:swarm.spreadOver: "
+        "node.labels.zone)"
+    ),
+)
 def spread(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         if "global" in (service.inputs.get("mode") or {}):
@@ -193,7 +242,14 @@ def spread(inventory: Inventory) -> Iterator[Finding]:
             yield _finding("SWARM-SPREAD", service, message)
 
 
-@rule("SWARM-REPLICAS", "Serving services run at least 2 replicas outside development stacks")
+@rule(
+    "SWARM-REPLICAS",
+    "Serving services run at least 2 replicas outside development stacks",
+    fix=(
+        "swarm.replicas: 2 or more in the size (mlstack:overrides.swarm.replicas); only "
+        "development stacks (dev, local, dev-*, local-*) may run one"
+    ),
+)
 def replicas(inventory: Inventory) -> Iterator[Finding]:
     if inventory.development:
         return
@@ -203,10 +259,16 @@ def replicas(inventory: Inventory) -> Iterator[Finding]:
         count = get(service.inputs, "mode", "replicated", "replicas", default=1)
         if service.serving and (not isinstance(count, int) or count < 2):
             message = f"replicas is {count}; at least 2 outside development"
-            yield _finding("SWARM-REPLICAS", service, message)
+            yield _finding(
+                "SWARM-REPLICAS", service, message, replicas_fix(count, "swarm.replicas")
+            )
 
 
-@rule("SWARM-IMAGE-PINNED", "Images pinned: a tag other than latest, or a digest")
+@rule(
+    "SWARM-IMAGE-PINNED",
+    "Images pinned: a tag other than latest, or a digest",
+    fix="an image with a tag other than latest, or a @sha256 digest",
+)
 def image_pinned(inventory: Inventory) -> Iterator[Finding]:
     for service in inventory.services:
         image = _container(service).get("image")

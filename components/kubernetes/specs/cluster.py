@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.specs.security import (
     container_security_context,
     pod_security_context,
+    scanner_exceptions,
 )
 from components.kubernetes.specs.workload import SAFE_TO_EVICT, node_placement
 from components.settings import KubernetesSettings, Size
@@ -97,6 +98,17 @@ def headroom_labels(environment: str) -> dict[str, str]:
 def headroom_selector(environment: str) -> dict[str, str]:
     labels = headroom_labels(environment)
     return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
+# Scanner findings that are right for placeholder pods (annotated on their Deployment).
+HEADROOM_ACCEPTED_FINDINGS = {
+    "CKV_K8S_8": "placeholder pause containers serve nothing: no liveness to probe",
+    "CKV_K8S_9": "placeholder pause containers serve nothing and no Service routes to them",
+}
+
+
+def headroom_deployment_annotations() -> dict[str, str]:
+    return scanner_exceptions(HEADROOM_ACCEPTED_FINDINGS)
 
 
 def headroom_deployment_spec(

@@ -19,6 +19,7 @@ from components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from components.kubernetes.specs.security import (
     container_security_context,
     pod_security_context,
+    scanner_exceptions,
     scratch_mount,
     scratch_volume,
 )
@@ -31,6 +32,11 @@ METRICS_PORT = 8085
 METRICS_PORT_NAME = "metrics"
 # The image is distroless and runs as "nobody", as in the upstream manifests.
 AUTOSCALER_UID = 65534
+HEALTH_PATH = "/health-check"
+# Scanner findings that are right for the autoscaler (annotated on its Deployment).
+ACCEPTED_FINDINGS = {
+    "CKV_K8S_38": "the autoscaler calls the API server with its ServiceAccount token",
+}
 
 
 def autoscaler_labels() -> dict[str, str]:
@@ -148,6 +154,10 @@ def namespace_rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
     ]
 
 
+def autoscaler_deployment_annotations() -> dict[str, str]:
+    return scanner_exceptions(ACCEPTED_FINDINGS)
+
+
 def autoscaler_deployment_spec(
     autoscaler: ClusterAutoscalerSettings,
     scaling: ClusterAutoscaling,
@@ -192,9 +202,20 @@ def autoscaler_deployment_spec(
                         resources=k8s.core.v1.ResourceRequirementsArgs(
                             requests=resources, limits=dict(resources)
                         ),
+                        # /health-check fails once the autoscaling loop has stalled (no activity
+                        # or no successful run within its timeouts): shown NotReady at once,
+                        # restarted after three failures.
+                        readiness_probe=k8s.core.v1.ProbeArgs(
+                            http_get=k8s.core.v1.HTTPGetActionArgs(
+                                path=HEALTH_PATH, port=METRICS_PORT_NAME
+                            ),
+                            period_seconds=10,
+                            failure_threshold=1,
+                            timeout_seconds=5,
+                        ),
                         liveness_probe=k8s.core.v1.ProbeArgs(
                             http_get=k8s.core.v1.HTTPGetActionArgs(
-                                path="/health-check", port=METRICS_PORT_NAME
+                                path=HEALTH_PATH, port=METRICS_PORT_NAME
                             ),
                             period_seconds=10,
                             failure_threshold=3,

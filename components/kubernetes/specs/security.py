@@ -7,6 +7,8 @@ private scratch volume at /tmp, which linters (kube-score, Polaris, Checkov) ask
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi_kubernetes as k8s
 
 from components.security import (
@@ -62,3 +64,18 @@ def scratch_volume() -> k8s.core.v1.VolumeArgs:
 
 def scratch_mount() -> k8s.core.v1.VolumeMountArgs:
     return k8s.core.v1.VolumeMountArgs(name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH)
+
+
+CHECKOV_SKIP = "checkov.io/skip"
+
+
+def scanner_exceptions(reasons: Mapping[str, str]) -> dict[str, str]:
+    """Annotations that tell checkov a finding is accepted on purpose, and why (it reports the
+    check as skipped with the reason): `checkov.io/skip<N>: <check ID>=<reason>`. Only for a
+    finding that is right to stay; everything else is fixed in the spec."""
+    annotations = {}
+    for number, (check, reason) in enumerate(sorted(reasons.items()), start=1):
+        if "=" in reason or not reason.strip():
+            raise ValueError(f"{check}: the reason must be text without '=' (checkov splits on it)")
+        annotations[f"{CHECKOV_SKIP}{number}"] = f"{check}={reason}"
+    return annotations
