@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from typing import Any
 import yaml
 
 from mlstack.errors import CliError
-from mlstack.offline import RecordedResource, Recording, Secret, mock_id
-from mlstack.snapshot import Snapshot, SnapshotResource
+from mlstack.offline import RecordedResource, Recording, Secret, mock_id, reveal
+from mlstack.propertypath import join
+from mlstack.snapshot import Snapshot, SnapshotResource, secret_digest
 
 MASK = "[secret]"
 MARKER = ".mlstack-render"
@@ -167,7 +169,34 @@ def _snapshot_resource(
             key: tuple(sorted(full(dependency) for dependency in dependencies))
             for key, dependencies in sorted(resource.dependencies.items())
         },
+        secrets=dict(_secret_digests(resource.inputs, "")),
     )
+
+
+def _secret_digests(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, keyed digest) of every secret input: the files show only [secret], but `diff`
+    must still see a changed value (a rotated registry password replaces a Swarm service)."""
+    if isinstance(value, Secret):
+        yield from _leaf_digests(reveal(value), path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_digests(item, join(path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_digests(item, join(path, index))
+
+
+def _leaf_digests(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    # Per leaf, as the files mask it: which part of a secret object changed matters (the
+    # registry password of an image is no change to pulumi-docker, its server is).
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaf_digests(item, join(path, str(key)))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from _leaf_digests(item, join(path, index))
+    else:
+        yield path, secret_digest(value)
 
 
 def title(path: str, text: str) -> str:

@@ -11,13 +11,31 @@ worker hands them over as JSON.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlstack.offline import RecordedAlias, RecordedOptions
 
 FORMAT = 1  # bumped when the JSON shape changes (tool and worker are always the same version)
+# Secret inputs are compared by HMAC under a key made per process and handed to the base's
+# worker through this variable: digests compare within one `diff` run and mean nothing outside
+# it (they are never printed). Offline, secret values are placeholders naming a ciphertext hash.
+SECRET_KEY_ENV = "MLSTACK_SECRET_DIGEST_KEY"  # noqa: S105 - the variable's name
+_KEY = bytes.fromhex(os.environ.get(SECRET_KEY_ENV, "")) or secrets.token_bytes(32)
+
+
+def secret_key_hex() -> str:
+    return _KEY.hex()
+
+
+def secret_digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hmac.new(_KEY, text.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class SnapshotResource:
     id: str = ""  # its ID as references to it hold it (the recorder's)
     options: RecordedOptions = field(default_factory=RecordedOptions)  # alias parents as full URNs
     dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # full URNs
+    secrets: dict[str, str] = field(default_factory=dict)  # path of a secret input -> digest
 
     @property
     def is_provider(self) -> bool:

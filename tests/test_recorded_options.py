@@ -13,7 +13,7 @@ from mlstack.offline import RecordedAlias, RecordedOptions, record
 from mlstack.render import render
 from tests.harness import PROJECT_DIR, run_stack
 
-PROGRAM = '''\
+PROGRAM = """\
 import pulumi
 import pulumi_docker as docker
 
@@ -47,7 +47,7 @@ class Group(pulumi.ComponentResource):
 
 
 Group("group", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="probe:index:Old")]))
-'''
+"""
 GROUP = "urn:pulumi:t::probe::probe:index:Group::group"
 NETWORK = "urn:pulumi:t::probe::probe:index:Group$docker:index/network:Network::group-network"
 SERVICE = "urn:pulumi:t::probe::probe:index:Group$docker:index/service:Service::group-service"
