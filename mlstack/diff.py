@@ -555,8 +555,8 @@ class _Planner:
             )
         if pair.users:
             notes.append(
-                "deleted before its replacement exists, while these still take a value from "
-                f"it (the engine updates or replaces them after): {', '.join(pair.users)}"
+                "deleted before its replacement exists, while these still refer to it: "
+                + ", ".join(pair.users)
             )
         if action == "replace" and old.options.protect:
             notes.append("protected: the engine refuses to replace it until protect is removed")

@@ -108,7 +108,7 @@ def _by(forces: str) -> str:
 def _why_replaced(change: ResourceChange) -> str:
     """What forces it, short: its own fields, else the first resource that forces it."""
     if change.forcing:
-        return ", ".join(change.forcing)
+        return "by " + ", ".join(change.forcing)
     if not change.causes:
         return "replaced"
     more = len(change.causes) - 1
@@ -235,7 +235,7 @@ def format_markdown(diff: StackDiff, limit: int = MARKDOWN_DIFF_LIMIT) -> str:
         lines += [
             f"- **{html.escape(heading)}:** "
             + "; ".join(
-                (f"{_code(label)}: " if label else "") + ", ".join(_inline(i) for i in items)
+                (f"{_label(label)}: " if label else "") + ", ".join(_inline(i) for i in items)
                 for label, items in groups
             )
             for heading, groups in summary_lines
@@ -322,6 +322,13 @@ def _folded_unified(diff: StackDiff, limit: int) -> list[str]:
         lines.append(note)
     lines.append("</details>")
     return lines
+
+
+def _label(label: str) -> str:
+    """'by spec.selector, value' with the fields as code; a cause stays text."""
+    if not label.startswith("by "):
+        return _inline(label)
+    return "by " + ", ".join(_code(path) for path in label.removeprefix("by ").split(", "))
 
 
 def _inline(text: str) -> str:

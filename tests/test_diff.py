@@ -221,8 +221,8 @@ def test_a_replaced_network_replaces_the_services_holding_its_id() -> None:
     assert isinstance(svc.fields[0].after, Unknown)
     assert not svc.causes  # an unknown taskSpec as a whole forces nothing (no rule above it)
     assert net.notes == (
-        "deleted before its replacement exists, while these still take a value from it "
-        "(the engine updates or replaces them after): Swarm service qa-iris",
+        "deleted before its replacement exists, while these still refer to it: "
+        "Swarm service qa-iris",
     )
     assert svc.rollout == "replaced"
     text = format_text(result)
@@ -338,7 +338,7 @@ def test_markdown_summary_table_and_cut_unified_diff() -> None:
         "<!-- mlstack-diff:qa -->\n### `qa`: 1 to replace (1 delete before replace), "
         "0 to update, 0 to add, 0 to remove; 0 unchanged\n"
     )
-    assert "- **Replaced, deleted first: brief outage (1):** <code>spec.selector" in markdown
+    assert "- **Replaced, deleted first: brief outage (1):** by <code>spec.selector" in markdown
     assert "| +- | <code>Deployment ml/iris</code>" in markdown
     assert "→ <code>&#x27;```&#124;&#x27;</code> **forces replacement**" in markdown
     assert "more lines not shown; run `mlstack diff qa --base <ref>`" in markdown
