@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.settings.errors import Problem, SettingsError, missing
+from components.settings.image_rules import artifact_problems
 from components.settings.invariants import check_size, check_swarm
 from components.settings.presets import (
     available_sizes,
@@ -217,14 +218,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     f"any name but {', '.join(RESERVED_ENV)}", model.env[variable],
                 )
             )  # fmt: skip
-        artifact = project_dir / model.artifact
-        if not artifact.is_file():
-            problems.append(
-                Problem(
-                    source, f"{key}models[{index}].artifact", "model file not found",
-                    f"a path to an existing file, relative to {project_dir}", model.artifact,
-                )
-            )  # fmt: skip
+        problems += artifact_problems(index, model, project_dir, source)
         port = model.published_port or FIRST_PUBLISHED_PORT + index
         if config.orchestrator is Orchestrator.SWARM and port in ports:
             problems.append(
