@@ -8,15 +8,18 @@ corpus of real files: every file a check accepts loads, every file it refuses do
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import joblib
+import lightgbm
 import numpy as np
 import onnx
 import pytest
+import xgboost
 from onnx import helper, numpy_helper
 
 from components.settings import Framework, SettingsError, load_settings
@@ -27,6 +30,8 @@ from tests.harness import PROJECT_DIR
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
+IRIS_XGBOOST = PROJECT_DIR / "examples/xgboost/iris.ubj"
+IRIS_LIGHTGBM = PROJECT_DIR / "examples/lightgbm/iris.txt"
 
 
 def iris_model() -> object:
@@ -49,6 +54,20 @@ def onnx_without_graph(path: Path) -> None:
     path.write_bytes(onnx.ModelProto(ir_version=8).SerializeToString())
 
 
+def copy_of(source: Path) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(source.read_bytes())
+
+
+def xgboost_json(path: Path) -> None:
+    xgboost.Booster(model_file=str(IRIS_XGBOOST)).save_model(str(path))
+
+
+def lightgbm_json_dump(path: Path) -> None:
+    """LightGBM's JSON dump: readable, but Booster(model_file=...) loads the text format only."""
+    dump = lightgbm.Booster(model_file=str(IRIS_LIGHTGBM)).dump_model()
+    path.write_text(json.dumps(dump))
+
+
 # file name -> how to write it; the framework whose loader must accept it (None: neither).
 CORPUS: dict[str, tuple[Callable[[Path], None], Framework | None]] = {
     "zlib.joblib": (lambda p: p.write_bytes(IRIS_JOBLIB.read_bytes()), Framework.SKLEARN),
@@ -66,6 +85,11 @@ CORPUS: dict[str, tuple[Callable[[Path], None], Framework | None]] = {
     "no-graph.onnx": (onnx_without_graph, None),
     "empty.bin": (lambda p: p.write_bytes(b""), None),
     "notes.json": (lambda p: p.write_bytes(b'{"not": "a model"}\n'), None),
+    "iris.ubj": (copy_of(IRIS_XGBOOST), Framework.XGBOOST),
+    "iris-xgboost.json": (xgboost_json, Framework.XGBOOST),
+    "ubjson-named.json": (copy_of(IRIS_XGBOOST), None),  # XGBoost reads .json as JSON
+    "iris-lightgbm.txt": (copy_of(IRIS_LIGHTGBM), Framework.LIGHTGBM),
+    "lightgbm-dump.json": (lightgbm_json_dump, None),
 }
 
 

@@ -114,7 +114,7 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     assert framework.stderr.splitlines() == [
         "mlstack: 1 invalid setting; nothing was declared:",
         "Pulumi.qa.yaml: mlstack:models[0].framework: value not allowed (got 'tensorflow'); "
-        "allowed: sklearn or onnx",
+        "allowed: sklearn, onnx, xgboost, lightgbm or mlflow",
         "nothing was written",
     ]
     size = invoke(

@@ -188,7 +188,7 @@ BAD_CONFIGS = [
     pytest.param(
         {"models": [{**IRIS, "framework": "pytorch"}]},
         "Pulumi.staging.yaml: mlstack:models[0].framework: value not allowed (got 'pytorch'); "
-        "allowed: sklearn or onnx",
+        "allowed: sklearn, onnx, xgboost, lightgbm or mlflow",
         id="unknown-framework",
     ),
     pytest.param(

@@ -1,9 +1,9 @@
 """The build context of a model image: which files, their content hash, the image tag.
 
 Pure functions over bytes, plus one writer. The tag is `<version>-<hash>` where the hash covers
-every byte of the context (Dockerfile, requirements, artifact, server code, CA bundle) in a
-stable order, so any change gives a new tag and an unchanged context gives the same tag on any
-machine.
+every byte of the context (Dockerfile, requirements, artifact, server code, CA bundle; for an
+MLflow model every file of its directory) in a stable order, so any change gives a new tag and
+an unchanged context gives the same tag on any machine.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from importlib import resources
 from pathlib import Path
 
 from components.image.render import DockerfileSpec, render_dockerfile, requirements_for
-from components.settings import ImageSettings, ServedModel
+from components.mlflow_model import image_requirements, model_files, read_mlflow_model
+from components.settings import Framework, ImageSettings, ServedModel
 
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS = "requirements.txt"
+MODEL_REQUIREMENTS = "model-requirements.txt"  # an MLflow model's own, as the image installs them
 CA_BUNDLE_FILE = "extra-ca.pem"
 SERVER_PACKAGE = "model_server"
 MODEL_DIR = "model"
@@ -82,7 +84,8 @@ def server_files() -> dict[str, bytes]:
 
 
 def artifact_name(artifact: Path) -> str:
-    """The artifact's file name in the image; unusual names become model<suffix>."""
+    """The artifact's file (or directory) name in the image; unusual names become
+    model<suffix>."""
     name = artifact.name
     return name if _SAFE_FILE_NAME.match(name) else f"model{artifact.suffix.lower()}"
 
@@ -99,9 +102,21 @@ def plan_build_context(
     name = artifact_name(artifact)
     files: dict[str, bytes] = {
         REQUIREMENTS: requirements_for(model.framework).encode(),
-        f"{MODEL_DIR}/{name}": artifact.read_bytes(),
         **server_files(),
     }
+    model_requirements = python_version = None
+    if model.framework is Framework.MLFLOW:
+        try:  # the settings check ran these already; a model changed since then ends here
+            mlflow_model = read_mlflow_model(artifact)
+            requirements = image_requirements(mlflow_model)
+            for path, data in model_files(artifact).items():
+                files[f"{MODEL_DIR}/{name}/{path}"] = data
+        except ValueError as error:
+            raise ValueError(f"MLflow model {model.artifact}: {error}") from None
+        files[MODEL_REQUIREMENTS] = "".join(f"{line}\n" for line in requirements).encode()
+        model_requirements, python_version = MODEL_REQUIREMENTS, mlflow_model.python_version
+    else:
+        files[f"{MODEL_DIR}/{name}"] = artifact.read_bytes()
     ca_file = None
     if image.ca_bundle is not None:
         # An absolute caBundle stays absolute: `/` drops project_dir for an absolute right side.
@@ -117,6 +132,8 @@ def plan_build_context(
         artifact_path=f"{MODELS_PATH}/{name}",
         start_period=model.startup_timeout_seconds,
         ca_bundle_file=ca_file,
+        model_requirements_file=model_requirements,
+        python_version=python_version,
         labels=dict(labels or {}),
     )
     files[DOCKERFILE] = render_dockerfile(spec).encode()

@@ -17,6 +17,9 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATES = {
     Framework.SKLEARN: "sklearn.Dockerfile.j2",
     Framework.ONNX: "onnx.Dockerfile.j2",
+    Framework.XGBOOST: "xgboost.Dockerfile.j2",
+    Framework.LIGHTGBM: "lightgbm.Dockerfile.j2",
+    Framework.MLFLOW: "mlflow.Dockerfile.j2",
 }
 # The Dockerfile stage orchestrators run; `builder` only makes the virtualenv.
 RUNTIME_TARGET = "runtime"
@@ -37,6 +40,10 @@ class DockerfileSpec:
     artifact_path: str
     start_period: int
     ca_bundle_file: str | None = None
+    # MLflow: the model's own requirements file in the context, and the Python (major.minor) it
+    # was saved with, which the build checks the base image against.
+    model_requirements_file: str | None = None
+    python_version: str | None = None
     graceful_timeout: int = DEFAULT_GRACEFUL_TIMEOUT
     healthcheck_interval: int = HEALTHCHECK_INTERVAL
     uid: int = RUNTIME_UID
@@ -63,11 +70,12 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
 
 
 def requirements_for(framework: Framework) -> str:
-    """The pinned requirements an image of `framework` installs: the server's, then the
-    framework's (model_server/requirements/*.txt)."""
+    """The exact lock an image of `framework` installs with --no-deps: the server's, then the
+    framework's (model_server/requirements/*.txt). An MLflow image locks the server only and
+    installs the model's own requirements on top (components/mlflow_model.py)."""
     folder = resources.files("model_server") / "requirements"
-    parts = [
-        (folder / name).read_text(encoding="utf-8")
-        for name in ("server.txt", f"{framework.value}.txt")
-    ]
+    names = ["server.txt"]
+    if framework is not Framework.MLFLOW:
+        names.append(f"{framework.value}.txt")
+    parts = [(folder / name).read_text(encoding="utf-8") for name in names]
     return "".join(part if part.endswith("\n") else part + "\n" for part in parts)

@@ -16,11 +16,14 @@ import bz2
 import io
 import lzma
 import pickletools
+import re
+import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from components.mlflow_model import image_requirements, model_files, read_mlflow_model
 from components.settings.stack import Framework
 
 ArtifactCheck = Callable[[Path], None]
@@ -333,7 +336,89 @@ def check_onnx(path: Path) -> None:
         )
 
 
+# --- XGBoost: a Booster saved as JSON or UBJSON -------------------------------------------------
+
+XGBOOST_EXPECTED = "an XGBoost model saved with Booster.save_model as .json or .ubj"
+# XGBoost writes one object whose first key is "learner", in JSON or in UBJSON (where a key is
+# an integer-type marker, its length, then its bytes). XGBoost picks the reader by extension:
+# .json and .ubj must hold that format; another extension is guessed from the first byte.
+_XGBOOST_JSON = re.compile(rb'^\s*\{\s*"learner"\s*:')
+_UBJSON_LENGTHS = {b"i": ">b", b"U": ">B", b"I": ">h", b"l": ">i", b"L": ">q"}
+
+
+def _xgboost_format(head: bytes) -> str | None:
+    if _XGBOOST_JSON.match(head):
+        return "json"
+    if head[:1] == b"{" and head[1:2] in _UBJSON_LENGTHS:
+        layout = _UBJSON_LENGTHS[head[1:2]]
+        size = struct.calcsize(layout)
+        (length,) = struct.unpack(layout, head[2 : 2 + size])
+        if head[2 + size : 2 + size + length] == b"learner":
+            return "ubj"
+    return None
+
+
+def check_xgboost(path: Path) -> None:
+    with path.open("rb") as file:
+        head = file.read(64)
+    found = _xgboost_format(head)
+    if found is None:
+        if head.startswith(b"tree"):
+            raise ArtifactError("a LightGBM text model, not an XGBoost model", XGBOOST_EXPECTED)
+        raise ArtifactError(
+            "not an XGBoost model: neither JSON nor UBJSON starting with its learner",
+            XGBOOST_EXPECTED,
+        )
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("json", "ubj") and suffix != found:
+        raise ArtifactError(
+            f"an XGBoost model in {found.upper()} named .{suffix}, which XGBoost would read as "
+            f"{suffix.upper()}",
+            f"{XGBOOST_EXPECTED}, the extension matching the format",
+        )
+
+
+# --- LightGBM: a Booster saved as a text model file --------------------------------------------
+
+LIGHTGBM_EXPECTED = "a LightGBM model saved with Booster.save_model (the text model format)"
+_LIGHTGBM_HEADER = re.compile(rb"^tree\r?\nversion=v\d+\r?\n")
+
+
+def check_lightgbm(path: Path) -> None:
+    with path.open("rb") as file:
+        head = file.read(64)
+    if not _LIGHTGBM_HEADER.match(head):
+        found = (
+            "an XGBoost model, not a LightGBM model"
+            if _xgboost_format(head)
+            else "not a LightGBM text model: it does not start with 'tree' and 'version=v...'"
+        )
+        raise ArtifactError(found, LIGHTGBM_EXPECTED)
+
+
+# --- MLflow: a model directory with a python_function flavor -----------------------------------
+
+MLFLOW_EXPECTED = (
+    "an MLflow model directory: MLmodel with a python_function flavor, the model's pip "
+    "requirements (requirements.txt or conda.yaml) and no symlinks"
+)
+
+
+def check_mlflow(path: Path) -> None:
+    """Reads MLmodel and the requirements the image installs (components/mlflow_model.py);
+    imports nothing from the model."""
+    try:
+        model = read_mlflow_model(path)
+        image_requirements(model)
+        model_files(path)
+    except ValueError as error:
+        raise ArtifactError(str(error), MLFLOW_EXPECTED) from None
+
+
 ARTIFACT_CHECKS: Mapping[Framework, ArtifactCheck] = {
     Framework.SKLEARN: check_sklearn,
     Framework.ONNX: check_onnx,
+    Framework.XGBOOST: check_xgboost,
+    Framework.LIGHTGBM: check_lightgbm,
+    Framework.MLFLOW: check_mlflow,
 }

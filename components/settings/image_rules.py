@@ -7,7 +7,7 @@ from pathlib import Path
 
 from components.settings.artifacts import ARTIFACT_CHECKS, ArtifactError
 from components.settings.errors import Problem
-from components.settings.stack import ModelConfig
+from components.settings.stack import Framework, ModelConfig
 
 NAMESPACE = "mlstack"
 
@@ -35,7 +35,11 @@ def artifact_problems(
                 "a symlink), so another checkout would not have it", inside, model.artifact,
             )
         ]  # fmt: skip
-    if not path.is_file():
+    if model.framework is Framework.MLFLOW:  # a directory; its check says if it is a file
+        if not path.exists():
+            inside = inside.replace("an existing file", "an MLflow model directory")
+            return [Problem(source, key, "model directory not found", inside, model.artifact)]
+    elif not path.is_file():
         return [Problem(source, key, "model file not found", inside, model.artifact)]
     try:
         ARTIFACT_CHECKS[model.framework](path)
