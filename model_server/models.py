@@ -231,7 +231,8 @@ def _mlflow_input(path: Path, schema: Any) -> tuple[Callable[[Matrix], Any], int
 def _cast(values: Matrix, dtype: Any, name: str) -> npt.NDArray[Any]:
     """float64 values -> the signature's dtype, refusing what would change them silently."""
     dtype = np.dtype(dtype)
-    cast = values.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # an overflow is refused below, not warned about
+        cast = values.astype(dtype, copy=False)
     if dtype.kind in "iu" and not np.array_equal(cast, values):
         raise ValueError(f"{name!r} takes whole numbers (the model's signature: {dtype})")
     if dtype.kind == "f" and not np.isfinite(cast).all():
