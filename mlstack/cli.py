@@ -88,7 +88,8 @@ def new_stack_command(
         list[str],
         typer.Option(
             help="A model, as name=..,framework=..,artifact=..,version=..[,size=..]"
-            "[,publishedPort=..][,env.KEY=..][,overrides.KEY=..]. Repeat for more models."
+            "[,publishedPort=..][,env.KEY=..][,overrides.KEY=..]. Repeat for more models. "
+            "Frameworks: sklearn, onnx, xgboost, lightgbm, mlflow (artifact: the model directory)."
         ),
     ],
     description: Annotated[

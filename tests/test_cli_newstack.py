@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import load_settings
+from components.settings import Framework, load_settings
 from tests.cli_support import copy_project, invoke
 from tests.harness import PROJECT_DIR, STACKS
 
@@ -236,3 +237,31 @@ def test_outside_a_project_the_error_says_so(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "Pulumi.yaml: not found" in result.stderr
+
+
+def test_new_stack_offers_the_xgboost_lightgbm_and_mlflow_frameworks(project: Path) -> None:
+    models = [
+        "name=iris-xgb,framework=xgboost,artifact=examples/xgboost/iris.ubj,version=1.0.0",
+        "name=iris-lgbm,framework=lightgbm,artifact=examples/lightgbm/iris.txt,version=1.0.0",
+        "name=iris-mlflow,framework=mlflow,artifact=examples/mlflow/iris,version=1.0.0",
+    ]
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small",
+        *(word for model in models for word in ("--model", model)), "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load((project / "Pulumi.qa.yaml").read_text())["config"]
+    assert [m["framework"] for m in written["mlstack:models"]] == ["xgboost", "lightgbm", "mlflow"]
+    refused = invoke(
+        "new-stack", "qa2", "--orchestrator", "swarm", "--size", "small",
+        "--model", "name=m,framework=mlflow,artifact=examples/xgboost,version=1",
+        "--project", project,
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    assert (
+        "Pulumi.qa2.yaml: mlstack:models[0].artifact: wrong file for framework mlflow: no MLmodel "
+        "file (an MLflow model directory holds one) (got 'examples/xgboost')"
+    ) in refused.stderr
+    help_text = invoke("new-stack", "--help").stdout
+    words = set(re.findall(r"[a-z]+", help_text))
+    assert {framework.value for framework in Framework} <= words, help_text
