@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,22 @@ def test_the_mlflow_context_holds_and_hashes_the_whole_model_directory(tmp_path:
     (copy / "artifacts" / "notes.md").write_text("a new file\n")
     digests.add(plan_build_context(*served(Framework.MLFLOW, project), project).digest)
     assert len(digests) == 5
+
+
+def test_framework_pins_match_the_dev_extras_and_the_examples() -> None:
+    """The examples are trained with the dev extras; the images must load them: same versions."""
+    from tests.test_image import pins
+
+    project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
+    dev = pins(
+        "\n".join(d for d in project["project"]["optional-dependencies"]["dev"] if "==" in d)
+    )
+    for framework in (Framework.XGBOOST, Framework.LIGHTGBM):
+        locked = pins(requirements_for(framework))
+        example = json.loads((PROJECT_DIR / MODELS[framework]).with_name("iris.json").read_text())
+        for name, version in example["versions"].items():
+            assert locked[name] == dev[name] == version, (framework, name)
+    fallbacks = pins((PROJECT_DIR / "model_server/requirements/mlflow.txt").read_text())
+    assert fallbacks == {name: dev[name] for name in ("mlflow-skinny", "pandas")}
+    saved = pins((PROJECT_DIR / MODELS[Framework.MLFLOW] / "requirements.txt").read_text())
+    assert saved["mlflow"] == fallbacks["mlflow-skinny"]
