@@ -5,7 +5,7 @@
 Both serve examples/iris/iris.joblib (scikit-learn) as processes on this machine, pinned with
 taskset to the same CPU (--server-cpus, default 1); wrk runs pinned to another (--client-cpus,
 default 0), so a server never competes with the load generator. Targets, each measured at every
-concurrency, interleaved (machine noise hits all alike):
+concurrency:
 
 - mlstack: model_server with WORKERS=1, POST /predict (and POST /v2/models/iris/infer too, when
   the server speaks the Open Inference Protocol);
@@ -14,8 +14,11 @@ concurrency, interleaved (machine noise hits all alike):
   process); both share the pinned CPU.
 
 Every request carries one iris row; each target's first answer is checked (class 2) before it
-is measured. The table gives requests/s, p50 and p99 per target, then mlstack's ratio to the
-best MLServer configuration at that concurrency (requests/s: higher is better; latency: lower).
+is measured. A cell (target, concurrency) is --duration seconds of wrk cut into --slices slices,
+taken round-robin across the targets, so a burst of other work on the machine lands on all of
+them alike: requests/s is all requests over all slices' time, p50 and p99 the median of the
+slices'. The table gives requests/s, p50 and p99 per target, then mlstack's ratio to the best
+MLServer configuration at that concurrency (requests/s: higher is better; latency: lower).
 
 MLServer runs in its own virtualenv, made on first use under .mlstack/bench/ with pinned
 versions: uvloop==0.21.0 (later uvloop versions crash-loop MLServer 1.7 workers,
@@ -32,6 +35,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,7 +81,8 @@ class Target:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per cell")
+    parser.add_argument("--slices", type=int, default=5, help="round-robin slices per cell")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole table")
@@ -213,6 +218,28 @@ def wrk(target: Target, connections: int, seconds: int, cpus: str) -> dict[str, 
     return result
 
 
+def cell(
+    targets: list[Target], connections: int, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """Each target at `connections`, in round-robin slices (see the module docstring)."""
+    seconds = max(1, args.duration // args.slices)
+    slices: dict[str, list[dict[str, Any]]] = {t.label: [] for t in targets}
+    for _ in range(args.slices):
+        for target in targets:
+            slices[target.label].append(wrk(target, connections, seconds, args.client_cpus))
+    results = {}
+    for label, parts in slices.items():
+        requests = sum(part["requests"] for part in parts)
+        duration_us = sum(part["duration_us"] for part in parts)
+        results[label] = {
+            "rps": requests / (duration_us / 1e6),
+            "p50_us": statistics.median(part["p50_us"] for part in parts),
+            "p99_us": statistics.median(part["p99_us"] for part in parts),
+            "errors": sum(part["errors"] for part in parts),
+        }
+    return results
+
+
 def check_answers(targets: list[Target]) -> None:
     for target in targets:
         status, payload = post(target.url, target.body)
@@ -237,9 +264,7 @@ def measure(args: argparse.Namespace, targets: list[Target]) -> None:
         print("|---:|---|---:|---:|---:|---:|")
         ratios = []
         for connections in args.concurrency:
-            results = {
-                t.label: wrk(t, connections, args.duration, args.client_cpus) for t in targets
-            }
+            results = cell(targets, connections, args)
             for target in targets:
                 r = results[target.label]
                 print(
@@ -286,7 +311,8 @@ def main() -> None:
             print(
                 f"iris sklearn, one row per request; servers on CPU {args.server_cpus}, wrk on "
                 f"CPU {args.client_cpus} ({os.cpu_count()} host CPUs); mlstack WORKERS=1; "
-                f"MLServer {MLSERVER_VERSION} (uvloop 0.21.0); {args.duration} s per cell"
+                f"MLServer {MLSERVER_VERSION} (uvloop 0.21.0); {args.duration} s per cell in "
+                f"{args.slices} round-robin slices"
             )
             measure(args, targets)
 
