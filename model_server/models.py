@@ -167,9 +167,6 @@ def _load_lightgbm(path: Path) -> LoadedModel:
 
 # ---- MLflow: a model directory, served through its python_function flavor ----
 
-# Signature column types /predict can send (numbers); the others need another protocol.
-_NUMERIC_COLUMNS = {"double", "float", "long", "integer"}
-
 
 def _load_mlflow(path: Path) -> LoadedModel:
     if not (path / "MLmodel").is_file():
@@ -177,82 +174,24 @@ def _load_mlflow(path: Path) -> LoadedModel:
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
+    from model_server.pyfunc import json_rows, signature_input
+
     try:
         model = mlflow.pyfunc.load_model(str(path))
     except MlflowException as error:
         raise ModelLoadError(
             f"{path}: MLflow cannot load its python_function flavor: {error.message}"
         ) from error
-    to_input, n_features = _mlflow_input(path, model.metadata.get_input_schema())
+    try:
+        to_input, n_features = signature_input(model.metadata.get_input_schema())
+    except ValueError as error:
+        raise ModelLoadError(f"{path}: {error}") from error
 
     def predict(rows: Matrix) -> list[Any]:
         try:
             result = model.predict(to_input(rows))
         except MlflowException as error:  # e.g. the signature refused the values: a client error
             raise ValueError(error.message) from error
-        return _json_rows(result)
+        return json_rows(result)
 
     return LoadedModel(Framework.MLFLOW, n_features, predict)
-
-
-def _mlflow_input(path: Path, schema: Any) -> tuple[Callable[[Matrix], Any], int | None]:
-    """From the model's input signature: rows -> what its predict takes, and the feature count.
-    Named columns get a DataFrame with those names and dtypes (MLflow refuses a bare array for
-    them); a 2-D tensor gets an array of its dtype; no signature, the float64 rows as they are."""
-    import pandas as pd
-
-    if schema is None:
-        return (lambda rows: rows), None
-    if schema.is_tensor_spec():
-        (spec, *others) = schema.inputs
-        shape = tuple(spec.shape)
-        if others or len(shape) != 2:
-            raise ModelLoadError(f"{path}: the signature's input is not one 2-D tensor: {schema}")
-        dtype = spec.type
-        return (lambda rows: _cast(rows, dtype, "input")), (shape[1] if shape[1] > 0 else None)
-    for spec in schema.inputs:
-        kind = getattr(spec.type, "name", str(spec.type))  # DataType members; Array, Map, ...
-        if kind not in _NUMERIC_COLUMNS:
-            raise ModelLoadError(
-                f"{path}: input column {spec.name!r} is {kind}; /predict sends numbers, so "
-                f"every column must be one of {', '.join(sorted(_NUMERIC_COLUMNS))}"
-            )
-    names = schema.input_names()
-    dtypes = schema.numpy_types()
-
-    def frame(rows: Matrix) -> Any:
-        return pd.DataFrame(
-            {name: _cast(rows[:, i], dtypes[i], name) for i, name in enumerate(names)}
-        )
-
-    return frame, len(names)
-
-
-def _cast(values: Matrix, dtype: Any, name: str) -> npt.NDArray[Any]:
-    """float64 values -> the signature's dtype, refusing what would change them silently."""
-    dtype = np.dtype(dtype)
-    with np.errstate(over="ignore"):  # an overflow is refused below, not warned about
-        cast = values.astype(dtype, copy=False)
-    if dtype.kind in "iu" and not np.array_equal(cast, values):
-        raise ValueError(f"{name!r} takes whole numbers (the model's signature: {dtype})")
-    if dtype.kind == "f" and not np.isfinite(cast).all():
-        raise ValueError(f"a number for {name!r} is too large for the model's {dtype}")
-    return cast
-
-
-def _json_rows(result: Any) -> list[Any]:
-    """A pyfunc's output (DataFrame, Series, array, list) -> one JSON value per row."""
-    import pandas as pd
-
-    if isinstance(result, dict):
-        result = pd.DataFrame(result)
-    if isinstance(result, pd.DataFrame):
-        if result.shape[1] != 1:
-            records: list[Any] = result.to_dict(orient="records")
-            return records
-        result = result.iloc[:, 0]
-    if isinstance(result, pd.Series):
-        values: list[Any] = result.tolist()
-        return values
-    rows: list[Any] = np.asarray(result).tolist()
-    return rows
