@@ -22,7 +22,7 @@ from components.registry import (
     image_repository,
 )
 from mlstack.offline import RecordedResource, Recording, reveal
-from tests.harness import run_stack
+from tests.harness import run_stack, settings_error
 
 IMAGE_TYPE = "docker:index/image:Image"
 SERVICE_TYPE = "docker:index/service:Service"
@@ -154,3 +154,54 @@ def test_swarm_images_are_built_by_the_engine_that_runs_the_services() -> None:
     assert provider.inputs["host"] == "ssh://admin@manager-1"
     engines = {r.provider for r in recording.of_type(IMAGE_TYPE) + recording.of_type(SERVICE_TYPE)}
     assert engines == {f"{provider.urn}::{provider.name}-id"}
+
+
+# --- settings that cannot work are refused, naming the key ----------------------------------
+
+
+def test_a_kubernetes_stack_must_push_to_a_registry() -> None:
+    error, declared = settings_error("staging", **{"mlstack:image": {}})
+    assert "mlstack:image.registry: a Kubernetes stack needs a registry to push its images" in (
+        error
+    )
+    assert declared == ()
+    error, _ = settings_error("staging", **{"mlstack:image": {"registry": "ghcr.io/acme"}})
+    assert "mlstack:image.push: a Kubernetes stack must push its images to ghcr.io/acme" in error
+
+
+def test_cache_from_needs_a_registry_and_images_on_it() -> None:
+    error, declared = settings_error("dev", **{"mlstack:image": {"cacheFrom": ["acme/iris:c"]}})
+    assert "Pulumi.dev.yaml: mlstack:image.cacheFrom: cache images come from a registry" in error
+    assert declared == ()
+    error, _ = settings_error(
+        "staging",
+        **{
+            "mlstack:image": {
+                "registry": "ghcr.io/acme/models",
+                "push": True,
+                "cacheFrom": ["ghcr.io/acme/models/iris:cache", "acme/models/iris:cache"],
+            }
+        },
+    )
+    assert (
+        "mlstack:image.cacheFrom[1]: an image on docker.io; the provider would pull it with "
+        in (error)
+    )
+    assert "cacheFrom[0]" not in error
+
+
+def test_cache_from_on_the_registry_is_pulled_with_its_login_even_without_push() -> None:
+    recording = run_stack(
+        "dev",
+        config={
+            "mlstack:image": {
+                "registry": "ghcr.io/acme/models",
+                "cacheFrom": ["ghcr.io/acme/models/iris:cache"],
+            }
+        },
+    )
+    (image,) = model_images(recording)
+    assert image.inputs["skipPush"] is True
+    assert image.inputs["imageName"].startswith("localhost/mlstack/iris:")
+    assert image.inputs["registry"]["server"] == "ghcr.io"
+    assert image.inputs["build"]["cacheFrom"] == {"images": ["ghcr.io/acme/models/iris:cache"]}
