@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 
 from components.image.build import ImageBuild, declare_image, image_name
-from components.image.context import BuildOptions, plan_build_context
+from components.image.context import BuildOptions, plan_build_context, uses_gpu
 from components.image.publish import image_reference
 from components.image.render import RUNTIME_TARGET
 from components.labels import PART_OF
@@ -38,6 +38,7 @@ def oci_labels(model: ServedModel) -> dict[str, str]:
         "org.opencontainers.image.vendor": PART_OF,
         "dev.mlstack.model.name": model.name,
         "dev.mlstack.model.framework": model.framework.value,
+        "dev.mlstack.model.accelerator": "nvidia-gpu" if uses_gpu(model) else "cpu",
     }
 
 

@@ -102,6 +102,12 @@ def server_files() -> dict[str, bytes]:
     }
 
 
+def uses_gpu(model: ServedModel) -> bool:
+    """A model whose size reserves GPUs gets its framework's GPU build (settings refuse the
+    frameworks that have none)."""
+    return model.size.resources.gpu > 0
+
+
 def artifact_name(artifact: Path) -> str:
     """The artifact's file name in the image; unusual names become model<suffix>."""
     name = artifact.name
@@ -118,8 +124,9 @@ def plan_build_context(
     """Read the artifact (and the CA bundle) and render everything the image is built from."""
     artifact = project_dir / model.artifact
     name = artifact_name(artifact)
+    gpu = uses_gpu(model)
     files: dict[str, bytes] = {
-        REQUIREMENTS: requirements_for(model.framework).encode(),
+        REQUIREMENTS: requirements_for(model.framework, gpu=gpu).encode(),
         f"{MODEL_DIR}/{name}": artifact.read_bytes(),
         **server_files(),
     }
@@ -138,6 +145,7 @@ def plan_build_context(
         artifact_path=f"{MODELS_PATH}/{name}",
         start_period=model.startup_timeout_seconds,
         ca_bundle_file=ca_file,
+        gpu=gpu,
         labels=dict(labels or {}),
     )
     files[DOCKERFILE] = render_dockerfile(spec).encode()

@@ -11,6 +11,7 @@ import jinja2
 
 from components.security import RUNTIME_GID, RUNTIME_UID
 from components.settings import Framework
+from components.settings.image_rules import GPU_FRAMEWORKS
 from components.templating import template_environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -37,6 +38,7 @@ class DockerfileSpec:
     artifact_path: str
     start_period: int
     ca_bundle_file: str | None = None
+    gpu: bool = False  # built to run on an NVIDIA GPU (GPU_FRAMEWORKS only)
     graceful_timeout: int = DEFAULT_GRACEFUL_TIMEOUT
     healthcheck_interval: int = HEALTHCHECK_INTERVAL
     uid: int = RUNTIME_UID
@@ -62,12 +64,19 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
     return _environment().get_template(spec.template).render(**values)
 
 
-def requirements_for(framework: Framework) -> str:
+def requirements_file(framework: Framework, *, gpu: bool = False) -> str:
+    """model_server/requirements/<framework>.txt, or <framework>-gpu.txt for a GPU image."""
+    if gpu and framework not in GPU_FRAMEWORKS:
+        raise ValueError(f"{framework.value} has no GPU build")
+    return f"{framework.value}-gpu.txt" if gpu else f"{framework.value}.txt"
+
+
+def requirements_for(framework: Framework, *, gpu: bool = False) -> str:
     """The pinned requirements an image of `framework` installs: the server's, then the
-    framework's (model_server/requirements/*.txt)."""
+    framework's (model_server/requirements/*.txt; the GPU build's for a GPU image)."""
     folder = resources.files("model_server") / "requirements"
     parts = [
         (folder / name).read_text(encoding="utf-8")
-        for name in ("server.txt", f"{framework.value}.txt")
+        for name in ("server.txt", requirements_file(framework, gpu=gpu))
     ]
     return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
