@@ -58,7 +58,8 @@ def test_new_stack_reproduces_each_stack_file_byte_for_byte(
 def test_generated_file_is_commented_yaml_the_settings_model_accepts(project: Path) -> None:
     result = invoke(
         "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
-        "--model", IRIS, "--namespace", "qa-models", "--project", project,
+        "--model", IRIS, "--namespace", "qa-models", "--registry", "ghcr.io/acme/models",
+        "--push", "--project", project,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     text = (project / "Pulumi.qa.yaml").read_text(encoding="utf-8")
@@ -80,6 +81,7 @@ def test_values_yaml_would_misread_are_quoted(project: Path) -> None:
         "--model", IRIS.replace("version=1.0.0", "version=1.10"),
         "--override", "verticalAutoscaling.updateMode=Off",
         "--override", "replicas.max=4",
+        "--registry", "ghcr.io/acme/models", "--push",
         "--project", project,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -127,6 +129,26 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
         "Pulumi.qa.yaml: mlstack:size: unknown size preset (got 'huge'); "
         "allowed: gpu, large, medium, small"
     ) in size.stderr.splitlines()
+    assert not (project / "Pulumi.qa.yaml").exists()
+
+
+def test_a_kubernetes_stack_without_a_registry_it_pushes_to_is_refused(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS, "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Pulumi.qa.yaml: mlstack:image.registry: a Kubernetes stack needs a registry" in (
+        result.stderr
+    )
+    unpushed = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS, "--registry", "ghcr.io/acme/models", "--project", project,
+    )  # fmt: skip
+    assert unpushed.exit_code == 2
+    assert "Pulumi.qa.yaml: mlstack:image.push: a Kubernetes stack must push its images" in (
+        unpushed.stderr
+    )
     assert not (project / "Pulumi.qa.yaml").exists()
 
 

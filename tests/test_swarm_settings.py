@@ -75,6 +75,7 @@ def test_the_rules_apply_to_swarm_stacks_only() -> None:
         "orchestrator": "kubernetes",
         "size": "small",
         "models": [{**IRIS, "name": "proxy"}],
+        "image": {"registry": "registry.example.com/ml", "push": True},
         "swarm": {"publishMode": "host"},
     }
     assert load_settings(raw, environment="dev", project_dir=PROJECT_DIR).models[0].name == "proxy"

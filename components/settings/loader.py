@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.settings.errors import Problem, SettingsError, missing
-from components.settings.image_rules import artifact_problems
+from components.settings.image_rules import artifact_problems, gpu_problems, image_problems
 from components.settings.invariants import check_size, check_swarm
 from components.settings.presets import (
     available_sizes,
@@ -79,6 +79,7 @@ def load_settings(
         if resolved is not None:
             models.append(resolved)
     problems += _check_stack(config, project_dir, source)
+    problems += gpu_problems(config, models, source)
     if problems or stack_size is None:
         raise SettingsError(problems)
     return StackSettings(
@@ -247,28 +248,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     )
                 )  # fmt: skip
 
-    image = config.image
-    if image.push and image.registry is None:
-        problems.append(
-            Problem(
-                source, f"{key}image.push", "pushing needs a registry",
-                "false, or set mlstack:image.registry", image.push,
-            )
-        )  # fmt: skip
-    if image.push and image.registry_username and not config.registry_password:
-        problems.append(
-            Problem(
-                source, f"{key}registryPassword", "a registry username needs a password",
-                "a secret: pulumi config set --secret mlstack:registryPassword ...", missing(),
-            )
-        )  # fmt: skip
-    if image.ca_bundle is not None and not (project_dir / image.ca_bundle).is_file():
-        problems.append(
-            Problem(
-                source, f"{key}image.caBundle", "CA bundle file not found",
-                f"a path to a PEM file, relative to {project_dir}", image.ca_bundle,
-            )
-        )  # fmt: skip
+    problems += image_problems(config, project_dir, source)
     if config.orchestrator is Orchestrator.SWARM:
         names = [model.name for model in config.models]
         for finding in check_swarm(config.swarm, names):
