@@ -41,9 +41,13 @@ class ModelConfig(StrictModel):
         Kind(f"DNS label, at most {MODEL_NAME_MAX} characters"),
         Field(description="Names the image, the service and every object of this model."),
     ]
-    framework: Annotated[Framework, Field(description="Picks the Dockerfile template.")]
+    framework: Annotated[
+        Framework,
+        Field(description="Picks the Dockerfile template; the artifact must be in its format."),
+    ]
     artifact: Annotated[
-        str, Field(min_length=1, description="Model file, relative to the project.")
+        str,
+        Field(min_length=1, description="Model file inside the project, relative to it."),
     ]
     version: Annotated[
         str,
