@@ -201,9 +201,13 @@ def test_an_mlflow_model_saved_with_another_python_fails_the_build_saying_so(
         },
         project_dir=project,
     )  # fmt: skip
+    resource = image_resource(recording, "iris-mlflow")
+    # The recorded context is relative to the project it was recorded in: the copy.
+    context = project / resource.inputs["build"]["context"]
+    assert "3.12" in (context / "Dockerfile").read_text()
     tag = f"{RUN_ID}/iris-mlflow:py312"
     with pytest.raises(BuildFailedError) as failed:
-        build_image(image_resource(recording, "iris-mlflow"), docker_engine, tag=tag)
+        build_image(resource, docker_engine, tag=tag, context=context)
     assert (
         "the MLflow model was saved with Python 3.12, the base image has Python 3.11: set "
         "mlstack:image.baseImage to an image with Python 3.12"

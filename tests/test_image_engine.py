@@ -32,6 +32,7 @@ from components.image.context import server_files, write_build_context
 from components.settings import load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
+from mlstack.stackfile import read_stack_config
 from tests.harness import PROJECT_DIR, run_stack
 from tests.images import (
     BuiltImage,
@@ -67,10 +68,13 @@ def small_limits() -> dict[str, Any]:
 
 
 def recorded(environment: str, base_image: str) -> Recording:
-    return run_stack(
-        environment,
-        config={"mlstack:image": {"baseImage": base_image, "caBundle": SYSTEM_CA_BUNDLE}},
+    """The stack with the offline base image and this machine's CA bundle, its own image
+    settings (registry, push) kept."""
+    image = json.loads(
+        read_stack_config(PROJECT_DIR, environment).values.get("mlstack:image", "{}")
     )
+    image.update(baseImage=base_image, caBundle=SYSTEM_CA_BUNDLE)
+    return run_stack(environment, config={"mlstack:image": image})
 
 
 def image_resource(recording: Recording, model: str) -> Any:

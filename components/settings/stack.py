@@ -47,13 +47,15 @@ class ModelConfig(StrictModel):
         Field(description="Names the image, the service and every object of this model."),
     ]
     framework: Annotated[
-        Framework, Field(description="What the artifact is; picks the Dockerfile template.")
+        Framework,
+        Field(description="Picks the Dockerfile template; the artifact must be in its format."),
     ]
     artifact: Annotated[
         str,
         Field(
             min_length=1,
-            description="Model file (mlflow: the model directory), relative to the project.",
+            description="Model file (mlflow: the model directory) inside the project, relative "
+            "to it.",
         ),
     ]
     version: Annotated[
