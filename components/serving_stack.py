@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pulumi
-import pulumi_docker as docker
 
 from components.image import ModelImage, ModelImageArgs
-from components.image.context import registry_server
+from components.image.publish import service_auth
 from components.kubernetes import (
     KubernetesModelService,
     KubernetesModelServiceArgs,
@@ -42,26 +41,12 @@ class MLServingStack(pulumi.ComponentResource):
         self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         password = (
             pulumi.Output.secret(settings.registry_password)
             if settings.registry_password is not None
             else None
         )
-        self.images = {
-            model.name: ModelImage(
-                f"{name}-{model.name}-image",
-                ModelImageArgs(
-                    model=model,
-                    image=settings.image,
-                    environment=settings.environment,
-                    project_dir=settings.project_dir,
-                    registry_password=password,
-                ),
-                child,
-            )
-            for model in settings.models
-        }
+        self.images = {}
         if settings.orchestrator is Orchestrator.KUBERNETES:
             endpoints = self._serve_on_kubernetes(name, settings, password)
         else:
@@ -71,6 +56,27 @@ class MLServingStack(pulumi.ComponentResource):
         )
         self.endpoints = pulumi.Output.all(**endpoints)
         self.register_outputs({"imageRefs": self.image_refs, "endpoints": self.endpoints})
+
+    def _build_images(
+        self,
+        name: str,
+        settings: StackSettings,
+        password: pulumi.Output[str] | None,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """One ModelImage per model, built by the Docker provider in `opts` (or the default)."""
+        for model in settings.models:
+            self.images[model.name] = ModelImage(
+                f"{name}-{model.name}-image",
+                ModelImageArgs(
+                    model=model,
+                    image=settings.image,
+                    environment=settings.environment,
+                    project_dir=settings.project_dir,
+                    registry_password=password,
+                ),
+                opts,
+            )
 
     def _secrets(self, settings: StackSettings, model: str) -> Mapping[str, pulumi.Input[str]]:
         # Wrapped at the boundary: from here on every use of a value keeps it encrypted in state.
@@ -82,6 +88,8 @@ class MLServingStack(pulumi.ComponentResource):
     def _serve_on_kubernetes(
         self, name: str, settings: StackSettings, password: pulumi.Output[str] | None
     ) -> dict[str, pulumi.Output[str]]:
+        # Pushed (settings require it for Kubernetes): any engine may build, the cluster pulls.
+        self._build_images(name, settings, password, pulumi.ResourceOptions(parent=self))
         platform = KubernetesPlatform(
             f"{name}-kubernetes",
             KubernetesPlatformArgs(
@@ -120,8 +128,12 @@ class MLServingStack(pulumi.ComponentResource):
             SwarmPlatformArgs(settings.swarm, settings.environment),
             pulumi.ResourceOptions(parent=self),
         )
-        auth = _registry_auth(settings, password)
+        auth = service_auth(settings.image, password)
         in_platform = pulumi.ResourceOptions(parent=self, providers=[platform.provider])
+        # Built by the engine that runs the services (swarm.dockerHost): an unpushed image
+        # exists only where it was built, so a build on another engine would leave the tasks
+        # without their image.
+        self._build_images(name, settings, password, in_platform)
         endpoints = {}
         services = []
         for model in settings.models:
@@ -160,17 +172,3 @@ class MLServingStack(pulumi.ComponentResource):
                 ),
             )
         return endpoints
-
-
-def _registry_auth(
-    settings: StackSettings, password: pulumi.Output[str] | None
-) -> docker.ServiceAuthArgs | None:
-    """Credentials every node pulls pushed images with; None for public or local images."""
-    image = settings.image
-    if not (image.push and image.registry and image.registry_username and password is not None):
-        return None
-    return docker.ServiceAuthArgs(
-        server_address=registry_server(image.registry),
-        username=image.registry_username,
-        password=password,
-    )

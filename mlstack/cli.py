@@ -130,9 +130,9 @@ def new_stack_command(
         list[str],
         typer.Option(
             help="A model, as KEY=VALUE pairs joined by commas (no spaces): name, framework "
-            "(sklearn or onnx), artifact (a path) and version; optionally size, port, "
-            "publishedPort, env.NAME, overrides.KEY or any other key of a model. Repeat the "
-            "option for more models.",
+            "(sklearn, onnx, xgboost, lightgbm or mlflow), artifact (a path; for mlflow the "
+            "model directory) and version; optionally size, port, publishedPort, env.NAME, "
+            "overrides.KEY or any other key of a model. Repeat the option for more models.",
             metavar="SPEC",
         ),
     ],

@@ -347,10 +347,15 @@ def _record(project_dir: Path, project: str, environment: str, config: EngineCon
     program = project_dir / "__main__.py"
 
     def run() -> None:
+        # In the project directory, as Pulumi runs the program (and the providers, which resolve
+        # relative paths such as docker.Image build contexts against it).
+        previous = os.getcwd()
         sys.path.insert(0, str(project_dir))
+        os.chdir(project_dir)
         try:
             runpy.run_path(str(program), run_name="__main__")
         finally:
+            os.chdir(previous)
             sys.path.remove(str(project_dir))
 
     try:

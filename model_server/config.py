@@ -23,9 +23,18 @@ DEFAULT_MAX_ROWS = 10_000
 class Framework(StrEnum):
     SKLEARN = "sklearn"
     ONNX = "onnx"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    MLFLOW = "mlflow"
 
 
-_SUFFIXES = {".joblib": Framework.SKLEARN, ".pkl": Framework.SKLEARN, ".onnx": Framework.ONNX}
+# Only unambiguous suffixes (.json or .txt could be anything); images set MODEL_FRAMEWORK.
+_SUFFIXES = {
+    ".joblib": Framework.SKLEARN,
+    ".pkl": Framework.SKLEARN,
+    ".onnx": Framework.ONNX,
+    ".ubj": Framework.XGBOOST,
+}
 
 
 class ConfigError(ValueError):

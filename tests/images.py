@@ -20,7 +20,9 @@ from typing import Any
 
 import docker
 
+from components.image.context import BuildOptions, build_digest, image_tag
 from mlstack.offline import RecordedResource, reveal
+from tests.harness import PROJECT_DIR
 
 IMAGE_TYPE = "docker:index/image:Image"
 _STEP = re.compile(r"^Step (\d+)/\d+ : (.*)$")
@@ -59,14 +61,28 @@ def recorded_build(resource: RecordedResource) -> dict[str, Any]:
     return build
 
 
+def recorded_context(resource: RecordedResource, project_dir: Path = PROJECT_DIR) -> Path:
+    """The recorded build context on disk. The recorded path is relative to the directory the
+    program ran in, the project's, which is where the provider resolves it too."""
+    return project_dir / recorded_build(resource)["context"]
+
+
 def build_paths(build: dict[str, Any], context: Path | None) -> tuple[Path, Path]:
     """The context to build (`context`, or the recorded one) and the recorded Dockerfile's path
-    relative to it."""
-    recorded_context = Path(build["context"])
-    dockerfile = Path(build.get("dockerfile") or recorded_context / "Dockerfile")
-    if not dockerfile.is_absolute():
-        dockerfile = recorded_context / dockerfile
-    return context or recorded_context, dockerfile.relative_to(recorded_context)
+    relative to it. Both recorded paths are relative to the project directory, as the provider
+    resolves them (docker/cli GetContextFromLocalDir: each against the working directory)."""
+    recorded = PROJECT_DIR / build["context"]
+    dockerfile = PROJECT_DIR / (build.get("dockerfile") or f"{build['context']}/Dockerfile")
+    return context or recorded, dockerfile.relative_to(recorded)
+
+
+def recorded_tag(resource: RecordedResource, files: dict[str, bytes], prefix: str) -> str:
+    """The tag ModelImage would give `files` built with the recorded build options."""
+    build = recorded_build(resource)
+    options = BuildOptions(
+        platform=build["platform"], args=build.get("args") or {}, target=build.get("target")
+    )
+    return image_tag(prefix, build_digest(files, options))
 
 
 def build_image(

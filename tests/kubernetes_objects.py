@@ -16,14 +16,31 @@ from tests.harness import run_stack
 # that switch on what they leave off (GPUs, the cluster-autoscaler with more headroom, a custom
 # pods metric with a memory HPA, a recommending-only VPA, registry credentials, secrets).
 STAGING_KUBERNETES = {"context": "staging", "namespace": "ml-serving"}
+# On the gpu size: the ONNX model (its framework can use a GPU); scikit-learn stays on medium.
+GPU_MODELS = [
+    {
+        "name": "iris",
+        "framework": "sklearn",
+        "artifact": "examples/iris/iris.joblib",
+        "version": "1.0.0",
+        "size": "medium",
+    },
+    {
+        "name": "iris-onnx",
+        "framework": "onnx",
+        "artifact": "examples/iris/iris.onnx",
+        "version": "1.0.0",
+    },
+]
 VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "staging": ("staging", {}, {}),
     "prod": ("prod", {}, {}),
-    "staging-gpu": ("staging", {"mlstack:size": "gpu"}, {}),
+    "staging-gpu": ("staging", {"mlstack:size": "gpu", "mlstack:models": GPU_MODELS}, {}),
     "staging-gpu-headroom-autoscaler": (
         "staging",
         {
             "mlstack:size": "gpu",
+            "mlstack:models": GPU_MODELS,
             "mlstack:overrides": {"clusterAutoscaling": {"headroom": {"replicas": 2}}},
             "mlstack:kubernetes": {
                 **STAGING_KUBERNETES,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import load_settings
+from components.settings import Framework, load_settings
 from tests.cli_support import copy_project, invoke
 from tests.harness import PROJECT_DIR, STACKS
 
@@ -57,7 +58,8 @@ def test_new_stack_reproduces_each_stack_file_byte_for_byte(
 def test_generated_file_is_commented_yaml_the_settings_model_accepts(project: Path) -> None:
     result = invoke(
         "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
-        "--model", IRIS, "--namespace", "qa-models", "--project", project,
+        "--model", IRIS, "--namespace", "qa-models", "--registry", "ghcr.io/acme/models",
+        "--push", "--project", project,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     text = (project / "Pulumi.qa.yaml").read_text(encoding="utf-8")
@@ -79,6 +81,7 @@ def test_values_yaml_would_misread_are_quoted(project: Path) -> None:
         "--model", IRIS.replace("version=1.0.0", "version=1.10"),
         "--override", "verticalAutoscaling.updateMode=Off",
         "--override", "replicas.max=4",
+        "--registry", "ghcr.io/acme/models", "--push",
         "--project", project,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -149,7 +152,7 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
     assert framework.exit_code == 2
     assert framework.stderr.splitlines() == [
         "--model iris, framework (mlstack:models[0].framework in Pulumi.qa.yaml): value not "
-        "allowed (got tensorflow); allowed: sklearn or onnx",
+        "allowed (got tensorflow); allowed: sklearn, onnx, xgboost, lightgbm or mlflow",
         "nothing was written",
     ]
     size = invoke(
@@ -161,6 +164,26 @@ def test_invalid_config_prints_the_settings_lines_and_writes_nothing(project: Pa
         "--size (mlstack:size in Pulumi.qa.yaml): unknown size preset (got huge); "
         "allowed: gpu, large, medium, small"
     ) in size.stderr.splitlines()
+    assert not (project / "Pulumi.qa.yaml").exists()
+
+
+def test_a_kubernetes_stack_without_a_registry_it_pushes_to_is_refused(project: Path) -> None:
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS, "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert (
+        "--registry (mlstack:image.registry in Pulumi.qa.yaml): a Kubernetes stack needs a registry"
+    ) in result.stderr
+    unpushed = invoke(
+        "new-stack", "qa", "--orchestrator", "kubernetes", "--size", "medium",
+        "--model", IRIS, "--registry", "ghcr.io/acme/models", "--project", project,
+    )  # fmt: skip
+    assert unpushed.exit_code == 2
+    assert (
+        "--push (mlstack:image.push in Pulumi.qa.yaml): a Kubernetes stack must push its images"
+    ) in unpushed.stderr
     assert not (project / "Pulumi.qa.yaml").exists()
 
 
@@ -279,3 +302,32 @@ def test_outside_a_project_the_error_says_so(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "Pulumi.yaml: not found" in result.stderr
+
+
+def test_new_stack_offers_the_xgboost_lightgbm_and_mlflow_frameworks(project: Path) -> None:
+    models = [
+        "name=iris-xgb,framework=xgboost,artifact=examples/xgboost/iris.ubj,version=1.0.0",
+        "name=iris-lgbm,framework=lightgbm,artifact=examples/lightgbm/iris.txt,version=1.0.0",
+        "name=iris-mlflow,framework=mlflow,artifact=examples/mlflow/iris,version=1.0.0",
+    ]
+    result = invoke(
+        "new-stack", "qa", "--orchestrator", "swarm", "--size", "small",
+        *(word for model in models for word in ("--model", model)), "--project", project,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load((project / "Pulumi.qa.yaml").read_text())["config"]
+    assert [m["framework"] for m in written["mlstack:models"]] == ["xgboost", "lightgbm", "mlflow"]
+    refused = invoke(
+        "new-stack", "qa2", "--orchestrator", "swarm", "--size", "small",
+        "--model", "name=m,framework=mlflow,artifact=examples/xgboost,version=1",
+        "--project", project,
+    )  # fmt: skip
+    assert refused.exit_code == 2
+    assert (
+        "--model m, artifact (mlstack:models[0].artifact in Pulumi.qa2.yaml): wrong file for "
+        "framework mlflow: no MLmodel file (an MLflow model directory holds one) "
+        "(got examples/xgboost)"
+    ) in refused.stderr
+    help_text = invoke("new-stack", "--help").stdout
+    words = set(re.findall(r"[a-z]+", help_text))
+    assert {framework.value for framework in Framework} <= words, help_text

@@ -44,8 +44,9 @@ def validate(project: Path, text: str) -> tuple[int, list[str]]:
 
 def test_an_override_is_named_not_the_preset(project: Path) -> None:
     code, lines = new_stack(
-        project, "--orchestrator", "kubernetes", "--size", "large", "--override", "replicas.max=2"
-    )
+        project, "--orchestrator", "kubernetes", "--size", "large", "--override", "replicas.max=2",
+        "--registry", "ghcr.io/acme/models", "--push",
+    )  # fmt: skip
     assert code == 2
     assert lines == [
         "--override replicas.max (mlstack:overrides.replicas.max in Pulumi.qa.yaml): "
@@ -164,6 +165,7 @@ def test_the_other_orchestrators_keys_are_reported(project: Path) -> None:
         "config:\n  mlstack:orchestrator: kubernetes\n  mlstack:size: small\n"
         + MODEL_LINES
         + '      version: "1"\n      publishedPort: 9000\n'
+        + "  mlstack:image: {registry: ghcr.io/acme/models, push: true}\n"
         + "  mlstack:swarm:\n    proxy: {enabled: true}\n",
     )
     assert code == 2

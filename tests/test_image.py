@@ -3,6 +3,7 @@ declares for each stack. Real builds are in test_image_engine.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -17,15 +18,16 @@ import pytest
 from components.image.component import build_args, oci_labels
 from components.image.context import (
     CA_BUNDLE_FILE,
+    CONTEXT_MTIME,
     DOCKERFILE,
     REQUIREMENTS,
+    BuildOptions,
     artifact_name,
+    build_digest,
     build_directory,
     content_hash,
-    image_repository,
     image_tag,
     plan_build_context,
-    registry_server,
     write_build_context,
 )
 from components.image.render import (
@@ -37,7 +39,7 @@ from components.image.render import (
     requirements_for,
 )
 from components.settings import Framework, ImageSettings, SettingsError, load_settings
-from mlstack.offline import Secret, reveal
+from mlstack.offline import RecordedResource, Recording, Secret, reveal
 from tests.harness import PROJECT_DIR, only, run_stack
 
 IMAGE_TYPE = "docker:index/image:Image"
@@ -306,9 +308,30 @@ def test_tags_are_never_latest() -> None:
     tag = image_tag("1.0.0", "ab" * 32)
     assert tag == "1.0.0-abababababab"
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", image_tag("v" * 64, "0" * 64))
-    assert image_repository(None, "iris") == "mlstack/iris"
-    assert image_repository("ghcr.io/acme/models", "iris") == "ghcr.io/acme/models/iris"
-    assert registry_server("registry.example.com:5000/ml") == "registry.example.com:5000"
+
+
+def test_what_changes_the_built_bytes_outside_the_context_changes_the_tag() -> None:
+    """Platform, build arguments (the base image among them) and target are not in the context
+    but change what is built: each must give another tag."""
+    files = plan_build_context(*served(), PROJECT_DIR).files
+    base = BuildOptions(platform="linux/amd64", args={"BASE_IMAGE": "b:1"}, target="runtime")
+    variants = [
+        replace(base, platform="linux/arm64"),
+        replace(base, args={"BASE_IMAGE": "b:2"}),
+        replace(base, args={"BASE_IMAGE": "b:1", "PIP_INDEX_URL": "https://mirror/simple"}),
+        replace(base, target=None),
+    ]
+    digests = {build_digest(files, options) for options in [base, *variants]}
+    assert len(digests) == 1 + len(variants)
+    assert build_digest(files, base) == build_digest(dict(files), replace(base))
+    # The recorded stack too: another platform is another image name.
+    names = {
+        model_image(run_stack("dev", config={"mlstack:image": {"platform": platform}})).inputs[
+            "imageName"
+        ]
+        for platform in ("linux/amd64", "linux/arm64")
+    }
+    assert len(names) == 2
 
 
 def test_an_unusual_artifact_name_gets_a_safe_one() -> None:
@@ -358,36 +381,65 @@ def test_build_args_carry_the_base_image_and_inline_cache_when_pushing() -> None
 
 
 def test_writing_a_context_replaces_the_old_one_exactly(tmp_path: Path) -> None:
-    target = build_directory(tmp_path, "dev", "iris")
+    target = tmp_path / build_directory("dev", "iris")
     write_build_context({"Dockerfile": b"FROM x\n", "model/a.bin": b"1"}, target)
     write_build_context({"Dockerfile": b"FROM y\n", "model_server/app.py": b""}, target)
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert files == ["Dockerfile", "model_server/app.py"]
     assert (target / "Dockerfile").read_bytes() == b"FROM y\n"
-    assert oct((target / "Dockerfile").stat().st_mode & 0o777) == "0o644"
     assert [p.name for p in target.parent.iterdir()] == ["iris"]  # no staging left behind
+
+
+def test_a_context_has_the_same_modes_and_times_whenever_and_however_it_is_written(
+    tmp_path: Path,
+) -> None:
+    """The builder copies modes and mtimes into the layers COPY makes (and the provider's
+    context digest includes modes): an unchanged context must not differ in either, even if
+    something touched or chmod-ed the files in place."""
+    target = tmp_path / build_directory("dev", "iris")
+    files = {"Dockerfile": b"FROM x\n", "model_server/app.py": b"print()\n"}
+    previous = os.umask(0o077)  # a restrictive umask, as some CI runners have
+    try:
+        write_build_context(files, target)
+    finally:
+        os.umask(previous)
+    (target / "Dockerfile").chmod(0o600)
+    os.utime(target / "model_server" / "app.py")  # now
+    write_build_context(files, target)
+    for path in [target, *target.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+        assert path.stat().st_mtime == CONTEXT_MTIME, path
 
 
 # --- what the stacks declare --------------------------------------------------------------------
 
 
-def test_dev_builds_locally_with_the_content_tag_and_the_declared_inputs() -> None:
-    recording = run_stack("dev")
-    # dev also builds its reverse proxy's image (components/swarm): take the model's.
+def model_image(recording: Recording) -> RecordedResource:
+    """The model's image (dev also builds its reverse proxy's, in components/swarm)."""
     (image,) = [
         r
         for r in recording.of_type(IMAGE_TYPE)
         if recording.by_urn(r.parent or "").type == "mlstack:image:ModelImage"
     ]
+    return image
+
+
+def test_dev_builds_locally_with_the_content_tag_and_the_declared_inputs() -> None:
+    recording = run_stack("dev")
+    image = model_image(recording)
     inputs = image.inputs
     model, settings = served()
-    digest = plan_build_context(model, settings, PROJECT_DIR, labels=oci_labels(model)).digest
-    assert inputs["imageName"] == f"mlstack/iris:1.0.0-{digest[:12]}"
+    files = plan_build_context(model, settings, PROJECT_DIR, labels=oci_labels(model)).files
+    options = BuildOptions(platform="linux/amd64", args=build_args(settings), target="runtime")
+    assert (
+        inputs["imageName"] == f"localhost/mlstack/iris:1.0.0-{build_digest(files, options)[:12]}"
+    )
     assert inputs["skipPush"] is True
     assert "registry" not in inputs
-    context = Path(inputs["build"]["context"])
-    assert context == (PROJECT_DIR / ".mlstack/build/dev/iris").resolve()
-    assert inputs["build"]["dockerfile"] == str(context / "Dockerfile")
+    # Relative to the project directory, where Pulumi runs the program and the provider.
+    assert inputs["build"]["context"] == ".mlstack/build/dev/iris"
+    assert inputs["build"]["dockerfile"] == ".mlstack/build/dev/iris/Dockerfile"
     assert inputs["build"]["target"] == "runtime"
     assert inputs["build"]["platform"] == "linux/amd64"
     assert inputs["build"]["args"] == {"BASE_IMAGE": "python:3.11.11-slim-bookworm"}
@@ -428,7 +480,7 @@ def test_prod_pushes_with_the_password_as_a_secret() -> None:
 def test_staging_renders_one_template_per_framework() -> None:
     recording = run_stack("staging")
     contexts = {
-        Path(r.inputs["build"]["context"]).name: Path(r.inputs["build"]["context"])
+        Path(r.inputs["build"]["context"]).name: PROJECT_DIR / r.inputs["build"]["context"]
         for r in recording.of_type(IMAGE_TYPE)
     }
     assert set(contexts) == {"iris", "iris-onnx"}

@@ -28,11 +28,19 @@ import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
+from components.image.context import server_files, write_build_context
 from components.settings import load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
+from mlstack.stackfile import read_stack_config
 from tests.harness import PROJECT_DIR, run_stack
-from tests.images import BuiltImage, build_image, buildkit_build, buildkit_cli
+from tests.images import (
+    BuiltImage,
+    build_image,
+    buildkit_build,
+    buildkit_cli,
+    recorded_context,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -60,10 +68,13 @@ def small_limits() -> dict[str, Any]:
 
 
 def recorded(environment: str, base_image: str) -> Recording:
-    return run_stack(
-        environment,
-        config={"mlstack:image": {"baseImage": base_image, "caBundle": SYSTEM_CA_BUNDLE}},
+    """The stack with the offline base image and this machine's CA bundle, its own image
+    settings (registry, push) kept."""
+    image = json.loads(
+        read_stack_config(PROJECT_DIR, environment).values.get("mlstack:image", "{}")
     )
+    image.update(baseImage=base_image, caBundle=SYSTEM_CA_BUNDLE)
+    return run_stack(environment, config={"mlstack:image": image})
 
 
 def image_resource(recording: Recording, model: str) -> Any:
@@ -294,7 +305,7 @@ def test_an_app_only_change_reuses_the_dependency_layer(
     resource = image_resource(recorded("dev", python_base_image), "iris")
     assert resource.inputs["imageName"] == sklearn_image.recorded_name  # the same context
     changed = tmp_path / "context"
-    shutil.copytree(resource.inputs["build"]["context"], changed)
+    shutil.copytree(recorded_context(resource), changed)
     with (changed / "model_server" / "app.py").open("a") as app:
         app.write("\n# an app-only change\n")
     tag = f"{RUN_ID}/iris:app-change"
@@ -329,7 +340,7 @@ def test_buildkit_the_providers_builder_builds_it_serves_and_caches_the_dependen
         pytest.skip(message)
     resource = image_resource(recorded("dev", python_base_image), "iris")
     changed = tmp_path / "context"
-    shutil.copytree(resource.inputs["build"]["context"], changed)
+    shutil.copytree(recorded_context(resource), changed)
     with (changed / "model_server" / "app.py").open("a") as app:
         app.write(f"\n# an app-only change {RUN_ID}\n")  # BuildKit caches by content
     tags = [f"{RUN_ID}/iris:buildkit", f"{RUN_ID}/iris:buildkit-app-change"]
@@ -366,3 +377,34 @@ def test_the_onnx_image_builds_and_predicts(
             assert "onnx" in container.logs().decode()
     finally:
         remove_image(docker_engine, tag)
+
+
+def test_contexts_written_at_different_times_give_the_same_layers(
+    docker_engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    """The builder copies each file's mode and mtime into the layer a COPY makes. Two contexts
+    written by mlstack at different times (two clones, or CI) build byte-identical layers; the
+    same files with the times they were written at do not (the control)."""
+    files = {**server_files(), "model/iris.joblib": (EXAMPLE / "iris.joblib").read_bytes()}
+    first, second, control = tmp_path / "first", tmp_path / "second", tmp_path / "control"
+    write_build_context(files, first)
+    time.sleep(1.1)  # tar headers hold whole seconds
+    write_build_context(files, second)
+    shutil.copytree(first, control, copy_function=shutil.copyfile)  # fresh times
+    # Outside every context: the client adds it to the context it sends.
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nCOPY . /app/\n")
+    layers = {}
+    try:
+        for context in (first, second, control):
+            tag = f"{RUN_ID}/context-{context.name}:test"
+            for _ in docker_engine.api.build(
+                path=str(context), dockerfile=str(dockerfile), tag=tag, nocache=True, rm=True
+            ):
+                pass
+            layers[context.name] = docker_engine.images.get(tag).attrs["RootFS"]["Layers"]
+    finally:
+        for context in (first, second, control):
+            remove_image(docker_engine, f"{RUN_ID}/context-{context.name}:test")
+    assert layers["first"] == layers["second"]
+    assert layers["control"] != layers["first"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 
 import pytest
 
@@ -414,27 +412,6 @@ def test_gpu_headroom_reserves_gpus_on_gpu_nodes() -> None:
     assert pod.tolerations[0].key == "nvidia.com/gpu"
     with pytest.raises(ValueError, match="no headroom"):
         cluster.headroom_deployment_spec(size("small"), SETTINGS, "dev", "ml-headroom")
-
-
-@pytest.mark.parametrize(
-    ("registry", "host"),
-    [
-        ("registry.example.com/ml", "registry.example.com"),
-        ("localhost:5000/ml", "localhost:5000"),
-        ("ghcr.io/acme/models", "ghcr.io"),
-        ("docker.io/acme", "https://index.docker.io/v1/"),
-        ("acme/models", "https://index.docker.io/v1/"),
-    ],
-)
-def test_the_pull_secret_is_keyed_by_the_registry_host(registry: str, host: str) -> None:
-    assert cluster.registry_host(registry) == host
-
-
-def test_the_docker_config_carries_the_credentials() -> None:
-    config = json.loads(cluster.docker_config_json("ghcr.io", "deployer", "pa55"))
-    entry = config["auths"]["ghcr.io"]
-    assert base64.b64decode(entry["auth"]).decode() == "deployer:pa55"
-    assert (entry["username"], entry["password"]) == ("deployer", "pa55")
 
 
 # --- the cluster-autoscaler ---------------------------------------------------------------------

@@ -289,17 +289,17 @@ def test_kubernetes_objects_all_go_through_the_explicit_provider(recording: Reco
 
 def test_gpu_models_get_gpus_gpu_nodes_and_tolerations() -> None:
     recording = run_variant("staging-gpu")
-    iris = by_name(model_deployments(recording), "iris")["spec"]["template"]["spec"]
-    [container] = iris["containers"]
+    onnx = by_name(model_deployments(recording), "iris-onnx")["spec"]["template"]["spec"]
+    [container] = onnx["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert iris["nodeSelector"]["nvidia.com/gpu.present"] == "true"
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in iris[
+    assert onnx["nodeSelector"]["nvidia.com/gpu.present"] == "true"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in onnx[
         "tolerations"
     ]
-    # iris-onnx keeps its own size (small): no GPU.
-    onnx = by_name(model_deployments(recording), "iris-onnx")["spec"]["template"]["spec"]
-    assert "nvidia.com/gpu" not in onnx["containers"][0]["resources"]["limits"]
-    assert "tolerations" not in onnx
+    # iris (scikit-learn, which cannot use a GPU) keeps its own size (medium): no GPU.
+    iris = by_name(model_deployments(recording), "iris")["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in iris["containers"][0]["resources"]["limits"]
+    assert "tolerations" not in iris
 
 
 def test_the_cluster_autoscaler_runs_with_the_stack_sizes_bounds() -> None:

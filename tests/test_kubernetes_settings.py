@@ -8,6 +8,8 @@ import pytest
 from components.settings import KubernetesSettings, SettingsError, load_settings
 from tests.harness import PROJECT_DIR, settings_error
 
+# Kubernetes stacks push their images (the nodes pull them from the registry).
+PUSHED = {"registry": "registry.example.com/ml", "push": True}
 IRIS = {
     "name": "iris",
     "framework": "sklearn",
@@ -17,7 +19,13 @@ IRIS = {
 
 
 def problems(**config: object) -> list[str]:
-    raw = {"orchestrator": "kubernetes", "size": "medium", "models": [IRIS], **config}
+    raw = {
+        "orchestrator": "kubernetes",
+        "size": "medium",
+        "models": [IRIS],
+        "image": PUSHED,
+        **config,
+    }
     with pytest.raises(SettingsError) as info:
         load_settings(raw, environment="staging", project_dir=PROJECT_DIR)
     return info.value.problems
@@ -65,7 +73,13 @@ def test_both_resources_on_both_autoscalers_give_one_line_per_resource() -> None
     ids=["vpa-off", "vpa-disabled", "split"],
 )
 def test_combinations_that_never_overlap_are_accepted(overrides: dict) -> None:
-    raw = {"orchestrator": "kubernetes", "size": "medium", "models": [IRIS], "overrides": overrides}
+    raw = {
+        "orchestrator": "kubernetes",
+        "size": "medium",
+        "models": [IRIS],
+        "image": PUSHED,
+        "overrides": overrides,
+    }
     load_settings(raw, environment="staging", project_dir=PROJECT_DIR)
 
 

@@ -16,6 +16,8 @@ from components.settings import Orchestrator, SettingsError, load_settings
 from components.settings.quantities import byte_count, cpu_millis, duration_seconds, nano_cpus
 from tests.harness import PROJECT_DIR, settings_error
 
+# Kubernetes stacks push their images (the nodes pull them from the registry).
+PUSHED = {"registry": "registry.example.com/ml", "push": True}
 IRIS = {
     "name": "iris",
     "framework": "sklearn",
@@ -25,7 +27,13 @@ IRIS = {
 
 
 def load(**config: object):
-    raw = {"orchestrator": "kubernetes", "size": "medium", "models": [IRIS], **config}
+    raw = {
+        "orchestrator": "kubernetes",
+        "size": "medium",
+        "models": [IRIS],
+        "image": PUSHED,
+        **config,
+    }
     return load_settings(raw, environment="staging", project_dir=PROJECT_DIR)
 
 
@@ -69,8 +77,9 @@ def test_lists_in_overrides_replace_the_preset_list() -> None:
 
 
 def test_values_arrive_as_json_text_from_the_engine() -> None:
-    settings = load(models=json.dumps([IRIS]), image=json.dumps({"push": False}))
+    settings = load(models=json.dumps([IRIS]), image=json.dumps(PUSHED))
     assert settings.models[0].name == "iris"
+    assert settings.image.push is True
 
 
 def test_swarm_models_get_distinct_host_ports_in_order() -> None:
@@ -189,7 +198,7 @@ BAD_CONFIGS = [
     pytest.param(
         {"models": [{**IRIS, "framework": "pytorch"}]},
         "Pulumi.staging.yaml: mlstack:models[0].framework: value not allowed (got pytorch); "
-        "allowed: sklearn or onnx",
+        "allowed: sklearn, onnx, xgboost, lightgbm or mlflow",
         id="unknown-framework",
     ),
     pytest.param(

@@ -17,7 +17,7 @@ import pulumi
 import pytest
 
 from components.server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
-from components.settings import ServedModel, StackSettings, load_settings
+from components.settings import ImageSettings, ServedModel, StackSettings, load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from components.swarm.specs import proxy, secrets, service, task, timing
 from components.swarm.specs.network import VXLAN_OPTION, overlay_network_args, overlay_vxlan_id
@@ -144,7 +144,8 @@ def test_replicas_limits_and_reservations_come_from_the_size() -> None:
 
 
 def test_the_gpu_size_reserves_gpus_as_generic_resources() -> None:
-    spec = model_spec(stack("gpu", {**DEV_SWARM, "gpuResource": "AMD-GPU"}))
+    onnx = {**IRIS, "framework": "onnx", "artifact": "examples/iris/iris.onnx"}
+    spec = model_spec(stack("gpu", {**DEV_SWARM, "gpuResource": "AMD-GPU"}, [onnx]))
     generic = spec.task_spec.resources.reservation.generic_resources
     assert generic.discrete_resources_specs == ["AMD-GPU=1"]
 
@@ -400,18 +401,18 @@ def test_the_proxy_image_is_nginx_on_the_base_image_as_a_non_root_user() -> None
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_proxy_image_tag_follows_its_build_context() -> None:
+def test_the_proxy_image_tag_follows_its_build_context_and_platform() -> None:
     settings = stack()
     routes = proxy.proxy_routes(settings.models, "dev")
-    files = proxy.proxy_build_files(routes, settings.swarm, "dev", "base:1")
-    assert set(files) == {"Dockerfile", "nginx.conf", "healthcheck.py"}
-    tag = proxy.proxy_image_tag(files)
-    assert re.fullmatch(r"nginx-[0-9a-f]{12}", tag)
-    assert tag == proxy.proxy_image_tag(
-        proxy.proxy_build_files(routes, settings.swarm, "dev", "base:1")
-    )
-    other = proxy.proxy_build_files(routes, settings.swarm, "dev", "base:2")
-    assert proxy.proxy_image_tag(other) != tag
+    image = ImageSettings(base_image="base:1")
+    build = proxy.proxy_image_build(routes, settings.swarm, "dev", image)
+    assert set(build.files) == {"Dockerfile", "nginx.conf", "healthcheck.py"}
+    assert re.fullmatch(r"nginx-[0-9a-f]{12}", build.tag)
+    assert build.tag == proxy.proxy_image_build(routes, settings.swarm, "dev", image).tag
+    other_base = ImageSettings(base_image="base:2")
+    other_platform = ImageSettings(base_image="base:1", platform="linux/arm64")
+    assert proxy.proxy_image_build(routes, settings.swarm, "dev", other_base).tag != build.tag
+    assert proxy.proxy_image_build(routes, settings.swarm, "dev", other_platform).tag != build.tag
 
 
 def test_with_host_ports_the_proxy_runs_on_every_node_and_updates_stop_first() -> None:

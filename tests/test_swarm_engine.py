@@ -37,11 +37,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from components.image.context import content_hash, image_tag
 from mlstack.offline import RecordedResource, Recording
 from mlstack.swarm_spec import SwarmPlan, plan
 from tests.harness import PROJECT_DIR, run_stack
-from tests.images import IMAGE_TYPE, build_image
+from tests.images import IMAGE_TYPE, build_image, recorded_context, recorded_tag
 from tests.swarm_engine import (
     SwarmDeployment,
     converged,
@@ -185,7 +184,7 @@ def variant_image(
     """The recorded model image built from an edited copy of its context, tagged as ModelImage
     would tag that context (version-hash): 'app' changes server code only, 'broken' replaces the
     model artifact with bytes that do not load (the server exits 3 at start)."""
-    source = Path(resource.inputs["build"]["context"])
+    source = recorded_context(resource)
     context = tmp / f"{edit}-context"
     shutil.copytree(source, context)
     if edit == "app":
@@ -196,7 +195,7 @@ def variant_image(
             artifact.write_bytes(b"not a model\n")
     files = {str(p.relative_to(context)): p.read_bytes() for p in context.rglob("*") if p.is_file()}
     repository = resource.inputs["imageName"].rsplit(":", 1)[0]
-    tag = f"{repository}:{image_tag('1.0.0', content_hash(files))}"
+    tag = f"{repository}:{recorded_tag(resource, files, '1.0.0')}"
     build_image(resource, client, tag=tag, context=context)
     return tag
 

@@ -75,6 +75,7 @@ def test_the_rules_apply_to_swarm_stacks_only() -> None:
         "orchestrator": "kubernetes",
         "size": "small",
         "models": [{**IRIS, "name": "proxy"}],
+        "image": {"registry": "registry.example.com/ml", "push": True},
         "swarm": {"publishMode": "host"},
     }
     # The Swarm rules (host publishing needs the proxy, no model named proxy) are not applied;

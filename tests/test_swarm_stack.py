@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 from mlstack.offline import Recording, Secret, reveal
@@ -60,15 +59,16 @@ def test_the_proxy_image_is_declared_and_built_from_the_base_image() -> None:
     recording = run_stack("dev", config={"mlstack:image": {"baseImage": "base/python:3.11"}})
     (image,) = [r for r in recording.of_type(IMAGE) if r.name == "mlstack-proxy-image"]
     build = image.inputs["build"]
-    context = Path(build["context"])
-    assert context == (PROJECT_DIR / ".mlstack/build/dev/proxy").resolve()
+    assert build["context"] == ".mlstack/build/dev/proxy"
+    assert build["dockerfile"] == ".mlstack/build/dev/proxy/Dockerfile"
+    context = PROJECT_DIR / build["context"]
     assert sorted(p.name for p in context.iterdir()) == [
         "Dockerfile",
         "healthcheck.py",
         "nginx.conf",
     ]
     assert build["args"] == {"BASE_IMAGE": "base/python:3.11"}
-    assert image.inputs["imageName"].startswith("mlstack/proxy:nginx-")
+    assert image.inputs["imageName"].startswith("localhost/mlstack/proxy:nginx-")
     assert image.inputs["skipPush"] is True
     proxy = services(recording)["dev-proxy"]
     assert proxy["taskSpec"]["containerSpec"]["image"] == image.inputs["imageName"]

@@ -6,17 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
-import pulumi_docker as docker
 
-from components.image.context import (
-    DOCKERFILE,
-    build_directory,
-    image_repository,
-    image_tag,
-    plan_build_context,
-    write_build_context,
-)
-from components.image.publish import image_reference, push_registry
+from components.image.build import ImageBuild, declare_image, image_name
+from components.image.context import BuildOptions, plan_build_context, uses_gpu
+from components.image.publish import image_reference
 from components.image.render import RUNTIME_TARGET
 from components.labels import PART_OF
 from components.settings import ImageSettings, ServedModel
@@ -45,6 +38,7 @@ def oci_labels(model: ServedModel) -> dict[str, str]:
         "org.opencontainers.image.vendor": PART_OF,
         "dev.mlstack.model.name": model.name,
         "dev.mlstack.model.framework": model.framework.value,
+        "dev.mlstack.model.accelerator": "nvidia-gpu" if uses_gpu(model) else "cpu",
     }
 
 
@@ -61,7 +55,9 @@ class ModelImage(pulumi.ComponentResource):
     """Builds the model server image for one model; `image_ref` is what orchestrators run.
 
     The build context is written to `.mlstack/build/<environment>/<model>/` under the project
-    when the program runs; the tag is `<version>-<hash of that context>`.
+    when the program runs; the tag is `<version>-<hash of the context and build options>`. The
+    image is built by the Docker provider the component is given (on Swarm: the stack's
+    engine, so the services find the image where it was built).
     """
 
     image_ref: pulumi.Output[str]
@@ -73,32 +69,24 @@ class ModelImage(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         model, settings = args.model, args.image
         context = plan_build_context(model, settings, args.project_dir, labels=oci_labels(model))
-        directory = build_directory(args.project_dir, args.environment, model.name).resolve()
-        write_build_context(context.files, directory)
-        self.image_name = (
-            f"{image_repository(settings.registry, model.name)}:"
-            f"{image_tag(model.version, context.digest)}"
-        )
-        image = docker.Image(
-            f"{name}-build",
-            image_name=self.image_name,
-            build=docker.DockerBuildArgs(
-                # Absolute paths: pulumi-docker resolves a relative dockerfile against its own
-                # working directory, not the context (pulumi/pulumi-docker#572).
-                context=str(directory),
-                dockerfile=str(directory / DOCKERFILE),
-                args=build_args(settings),
-                platform=settings.platform,
-                target=RUNTIME_TARGET,
-                cache_from=(
-                    docker.CacheFromArgs(images=list(settings.cache_from))
-                    if settings.cache_from
-                    else None
-                ),
+        build = ImageBuild(
+            name=model.name,
+            tag_prefix=model.version,
+            files=context.files,
+            options=BuildOptions(
+                platform=settings.platform, args=build_args(settings), target=RUNTIME_TARGET
             ),
-            registry=push_registry(settings, args.registry_password),
-            skip_push=not settings.push,
-            opts=pulumi.ResourceOptions(parent=self),
+            cache_from=tuple(settings.cache_from),
         )
+        image = declare_image(
+            f"{name}-build",
+            build,
+            environment=args.environment,
+            project_dir=args.project_dir,
+            settings=settings,
+            password=args.registry_password,
+            parent=self,
+        )
+        self.image_name = image_name(settings, build)
         self.image_ref = image_reference(image, pushed=settings.push)
         self.register_outputs({"imageRef": self.image_ref})

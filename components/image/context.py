@@ -1,34 +1,48 @@
-"""The build context of a model image: which files, their content hash, the image tag.
+"""The build context of an image: which files, where they are written, the hash that tags it.
 
-Pure functions over bytes, plus one writer. The tag is `<version>-<hash>` where the hash covers
-every byte of the context (Dockerfile, requirements, artifact, server code, CA bundle) in a
-stable order, so any change gives a new tag and an unchanged context gives the same tag on any
-machine.
+Pure functions over bytes, plus one writer. A tag ends in a hash of everything that changes the
+built bytes: every byte of the context (Dockerfile, requirements, artifact, server code, CA
+bundle; for an MLflow model every file of its directory) in a stable order, and the build
+options that are not in it (build args, platform, target). Any change gives a new tag; the same
+inputs give the same tag in any checkout.
+
+Location independence: the context is written under the project at a relative path, and the
+docker.Image inputs name it relative to the program's working directory, which Pulumi makes the
+project directory for the program and the provider alike; every file is written with the same
+mode and modification time, so the context, and the layers COPY makes from it, are the same
+bytes from any clone at any time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from components.image.render import DockerfileSpec, render_dockerfile, requirements_for
-from components.settings import ImageSettings, ServedModel
+from components.mlflow_model import image_requirements, model_files, read_mlflow_model
+from components.settings import Framework, ImageSettings, ServedModel
 
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS = "requirements.txt"
+MODEL_REQUIREMENTS = "model-requirements.txt"  # an MLflow model's own, as the image installs them
 CA_BUNDLE_FILE = "extra-ca.pem"
 SERVER_PACKAGE = "model_server"
 MODEL_DIR = "model"
 MODELS_PATH = "/models"
 TAG_HASH_LENGTH = 12
-LOCAL_REPOSITORY_PREFIX = "mlstack"
+BUILD_ROOT = PurePosixPath(".mlstack/build")
+# BuildKit and the classic builder copy a file's mtime into the layer COPY makes: one fixed time
+# for every file and folder makes a context written anywhere, anytime, give the same layers.
+CONTEXT_MTIME = 315_532_800  # 1980-01-01T00:00:00Z (as wheels and zip archives use)
+FILE_MODE, FOLDER_MODE = 0o644, 0o755
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -57,18 +71,28 @@ def content_hash(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def image_tag(version: str, digest: str) -> str:
-    """Never `latest`: the model version, then the context hash (a tag has at most 128 chars)."""
-    return f"{version}-{digest[:TAG_HASH_LENGTH]}"
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the builder is told besides the context; each changes the built bytes."""
+
+    platform: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
 
 
-def image_repository(registry: str | None, model_name: str) -> str:
-    return f"{registry}/{model_name}" if registry else f"{LOCAL_REPOSITORY_PREFIX}/{model_name}"
+def build_digest(files: Mapping[str, bytes], options: BuildOptions) -> str:
+    """sha256 over the context's content hash and the build options, so `image.platform` or a
+    build argument changes the tag as surely as a changed file does."""
+    described = {"args": dict(options.args), "platform": options.platform, "target": options.target}
+    digest = hashlib.sha256(content_hash(files).encode())
+    digest.update(b"\0")
+    digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
 
 
-def registry_server(registry: str) -> str:
-    """'ghcr.io/acme/models' -> 'ghcr.io' (where credentials are presented)."""
-    return registry.split("/", 1)[0]
+def image_tag(prefix: str, digest: str) -> str:
+    """Never `latest`: a prefix (the model version), then the build hash (at most 128 chars)."""
+    return f"{prefix}-{digest[:TAG_HASH_LENGTH]}"
 
 
 def server_files() -> dict[str, bytes]:
@@ -81,8 +105,15 @@ def server_files() -> dict[str, bytes]:
     }
 
 
+def uses_gpu(model: ServedModel) -> bool:
+    """A model whose size reserves GPUs gets its framework's GPU build (settings refuse the
+    frameworks that have none)."""
+    return model.size.resources.gpu > 0
+
+
 def artifact_name(artifact: Path) -> str:
-    """The artifact's file name in the image; unusual names become model<suffix>."""
+    """The artifact's file (or directory) name in the image; unusual names become
+    model<suffix>."""
     name = artifact.name
     return name if _SAFE_FILE_NAME.match(name) else f"model{artifact.suffix.lower()}"
 
@@ -97,11 +128,24 @@ def plan_build_context(
     """Read the artifact (and the CA bundle) and render everything the image is built from."""
     artifact = project_dir / model.artifact
     name = artifact_name(artifact)
+    gpu = uses_gpu(model)
     files: dict[str, bytes] = {
-        REQUIREMENTS: requirements_for(model.framework).encode(),
-        f"{MODEL_DIR}/{name}": artifact.read_bytes(),
+        REQUIREMENTS: requirements_for(model.framework, gpu=gpu).encode(),
         **server_files(),
     }
+    model_requirements = python_version = None
+    if model.framework is Framework.MLFLOW:
+        try:  # the settings check ran these already; a model changed since then ends here
+            mlflow_model = read_mlflow_model(artifact)
+            requirements = image_requirements(mlflow_model)
+            for path, data in model_files(artifact).items():
+                files[f"{MODEL_DIR}/{name}/{path}"] = data
+        except ValueError as error:
+            raise ValueError(f"MLflow model {model.artifact}: {error}") from None
+        files[MODEL_REQUIREMENTS] = "".join(f"{line}\n" for line in requirements).encode()
+        model_requirements, python_version = MODEL_REQUIREMENTS, mlflow_model.python_version
+    else:
+        files[f"{MODEL_DIR}/{name}"] = artifact.read_bytes()
     ca_file = None
     if image.ca_bundle is not None:
         # An absolute caBundle stays absolute: `/` drops project_dir for an absolute right side.
@@ -117,45 +161,68 @@ def plan_build_context(
         artifact_path=f"{MODELS_PATH}/{name}",
         start_period=model.startup_timeout_seconds,
         ca_bundle_file=ca_file,
+        gpu=gpu,
+        model_requirements_file=model_requirements,
+        python_version=python_version,
         labels=dict(labels or {}),
     )
     files[DOCKERFILE] = render_dockerfile(spec).encode()
     return BuildContext(files=files, spec=spec)
 
 
-def build_directory(project_dir: Path, environment: str, model_name: str) -> Path:
-    return project_dir / ".mlstack" / "build" / environment / model_name
+def build_directory(environment: str, name: str) -> PurePosixPath:
+    """Where the context of image `name` is written, relative to the project directory."""
+    return BUILD_ROOT / environment / name
+
+
+def provider_path(project_dir: Path, relative: PurePosixPath) -> str:
+    """A project path as pulumi-docker reads it: relative to its working directory. Pulumi
+    starts the program and the provider in the same directory, the project's (pulumi/pulumi
+    pkg/engine/project.go getPwdMain; plugin.go `cmd.Dir = pwd`), and the provider resolves
+    build.context and build.dockerfile against it (docker/cli GetContextFromLocalDir: both
+    filepath.Abs; pulumi-docker 5.2 provider.go Check stats the dockerfile as given)."""
+    return Path(os.path.relpath(project_dir / relative, Path.cwd())).as_posix()
+
+
+def _normalize(path: Path, mode: int) -> None:
+    path.chmod(mode)
+    os.utime(path, (CONTEXT_MTIME, CONTEXT_MTIME), follow_symlinks=False)
 
 
 def _matches(directory: Path, files: Mapping[str, bytes]) -> bool:
     if not directory.is_dir():
         return False
-    present = {str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()}
-    return present == set(files) and all(
-        (directory / name).read_bytes() == data for name, data in files.items()
+    present = {
+        path.relative_to(directory).as_posix(): path
+        for path in directory.rglob("*")
+        if not path.is_dir()
+    }
+    return set(present) == set(files) and all(
+        path.is_file() and not path.is_symlink() and path.read_bytes() == files[name]
+        for name, path in present.items()
     )
 
 
 def write_build_context(files: Mapping[str, bytes], directory: Path) -> None:
-    """Make `directory` hold exactly `files` (mode 0644/0755, so COPY gives the same layers on
-    every machine). Written beside it and swapped in, so a reader never sees half a context."""
-    if _matches(directory, files):
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
-        staging.chmod(0o755)
-        for name in sorted(files):
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            target.write_bytes(files[name])
-            target.chmod(0o644)
-        for folder in staging.rglob("*"):
-            if folder.is_dir():
-                folder.chmod(0o755)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    """Make `directory` hold exactly `files`, each file 0644 and each folder 0755 (the
+    provider's context digest includes modes) with the same mtime (CONTEXT_MTIME). New content
+    is written beside it and swapped in, so a reader never sees half a context."""
+    if not _matches(directory, files):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            for name in sorted(files):
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(files[name])
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(staging, directory)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    # Also for a context already in place: another umask, a checkout tool or an editor may have
+    # changed its modes or times.
+    for path in sorted(directory.rglob("*"), reverse=True):
+        _normalize(path, FOLDER_MODE if path.is_dir() else FILE_MODE)
+    _normalize(directory, FOLDER_MODE)

@@ -9,12 +9,8 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.kubernetes.headroom import Headroom, HeadroomArgs
-from components.kubernetes.specs.cluster import (
-    docker_config_json,
-    namespace_labels,
-    registry_host,
-    serving_priority_class,
-)
+from components.kubernetes.specs.cluster import namespace_labels, serving_priority_class
+from components.registry import docker_config_json
 from components.settings import ImageSettings, KubernetesSettings, Size
 
 TYPE = "mlstack:kubernetes:Platform"
@@ -113,9 +109,9 @@ class KubernetesPlatform(pulumi.ComponentResource):
             and image.registry_username
             and args.registry_password is not None
         ):
-            host, username = registry_host(image.registry), image.registry_username
+            registry, username = image.registry, image.registry_username
             config = pulumi.Output.secret(args.registry_password).apply(
-                lambda password: docker_config_json(host, username, password)
+                lambda password: docker_config_json(registry, username, password)
             )
             pull_secret = k8s.core.v1.Secret(
                 f"{name}-registry-secret",

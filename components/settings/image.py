@@ -38,10 +38,19 @@ class ImageSettings(StrictModel):
         str | None,
         Field(
             pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
-            description="Registry and path images are named under, e.g. ghcr.io/acme/models.",
+            description=(
+                "Registry and path images are pushed to, e.g. ghcr.io/acme/models (acme/models: "
+                "a Docker Hub namespace). Required on Kubernetes."
+            ),
         ),
     ] = None
-    push: bool = Field(False, description="Push to the registry; the reference is then a digest.")
+    push: bool = Field(
+        False,
+        description=(
+            "Push to the registry (required on Kubernetes); services then run the pushed digest. "
+            "Unpushed images are named localhost/mlstack/<model>."
+        ),
+    )
     base_image: PinnedImage = Field(
         DEFAULT_BASE_IMAGE, description="Image both build stages start from (has python3)."
     )
@@ -58,14 +67,17 @@ class ImageSettings(StrictModel):
         str,
         Field(
             pattern=r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)$",
-            description="Target platform of the build.",
+            description="Target platform of the build (part of the image tag).",
         ),
     ] = "linux/amd64"
     cache_from: list[str] = Field(
-        default_factory=list, description="Images whose layers seed the build cache."
+        default_factory=list,
+        description="Images on mlstack:image.registry whose layers seed the build cache.",
     )
     build_args: Annotated[dict[str, str], AfterValidator(_check_build_args)] = Field(
         default_factory=dict,
         description="Extra Docker build arguments, e.g. PIP_INDEX_URL for a package mirror.",
     )
-    registry_username: str | None = Field(None, description="User for the registry push.")
+    registry_username: str | None = Field(
+        None, description="Registry user for the push, Swarm pulls and the Kubernetes pull secret."
+    )

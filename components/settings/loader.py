@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.settings.errors import Problem, SettingsError, missing, pattern_text
+from components.settings.image_rules import artifact_problems, gpu_problems, image_problems
 from components.settings.invariants import check_size, check_swarm
 from components.settings.presets import (
     available_sizes,
@@ -24,7 +25,7 @@ from components.settings.presets import (
     load_preset,
     preset_label,
 )
-from components.settings.secret_advice import STDIN_NOTE, set_secret_command
+from components.settings.secret_advice import STDIN_NOTE, config_stack, set_secret_command
 from components.settings.size import Size
 from components.settings.stack import (
     RESERVED_ENV,
@@ -84,6 +85,7 @@ def load_settings(
             models.append(resolved)
     problems += _check_stack(config, project_dir, source)
     problems += _other_orchestrator_keys(config, source)
+    problems += gpu_problems(config, models, source)
     if problems or stack_size is None:
         raise SettingsError(problems)
     return StackSettings(
@@ -232,14 +234,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     f"any name but {', '.join(RESERVED_ENV)}", model.env[variable],
                 )
             )  # fmt: skip
-        artifact = project_dir / model.artifact
-        if not artifact.is_file():
-            problems.append(
-                Problem(
-                    source, f"{key}models[{index}].artifact", "model file not found",
-                    f"a path to an existing file, relative to {project_dir}", model.artifact,
-                )
-            )  # fmt: skip
+        problems += artifact_problems(index, model, project_dir, source)
         port = model.published_port or FIRST_PUBLISHED_PORT + index
         if config.orchestrator is Orchestrator.SWARM and port in ports:
             problems.append(
@@ -268,29 +263,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     )
                 )  # fmt: skip
 
-    image = config.image
-    if image.push and image.registry is None:
-        problems.append(
-            Problem(
-                source, f"{key}image.push", "pushing needs a registry",
-                "false, or set mlstack:image.registry", image.push,
-            )
-        )  # fmt: skip
-    if image.push and image.registry_username and not config.registry_password:
-        problems.append(
-            Problem(
-                source, f"{key}registryPassword", "a registry username needs a password",
-                f"a secret: {set_secret_command('registryPassword', config_stack(source))} "
-                f"({STDIN_NOTE})", missing(),
-            )
-        )  # fmt: skip
-    if image.ca_bundle is not None and not (project_dir / image.ca_bundle).is_file():
-        problems.append(
-            Problem(
-                source, f"{key}image.caBundle", "CA bundle file not found",
-                f"a path to a PEM file, relative to {project_dir}", image.ca_bundle,
-            )
-        )  # fmt: skip
+    problems += image_problems(config, project_dir, source)
     if config.orchestrator is Orchestrator.SWARM:
         names = [model.name for model in config.models]
         for finding in check_swarm(config.swarm, names):
@@ -377,11 +350,6 @@ def _secret_looking_env(config: StackConfig, source: str) -> list[str]:
                     + f" ({STDIN_NOTE})"
                 )
     return hints
-
-
-def config_stack(source: str) -> str:
-    """`Pulumi.<env>.yaml` -> env (the --stack a command needs)."""
-    return source.removeprefix("Pulumi.").removesuffix(".yaml")
 
 
 def _is_file_name(name: str) -> bool:

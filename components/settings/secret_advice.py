@@ -22,3 +22,8 @@ def set_secret_command(key: str, stack: str) -> str:
     if "." in key:
         return f"pulumi config set --secret --stack {stack} --path '{NAMESPACE}:{key}'"
     return f"pulumi config set --secret --stack {stack} {NAMESPACE}:{key}"
+
+
+def config_stack(source: str) -> str:
+    """`Pulumi.<env>.yaml` -> env (the --stack a command needs)."""
+    return source.removeprefix("Pulumi.").removesuffix(".yaml")

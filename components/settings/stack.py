@@ -28,8 +28,13 @@ class Orchestrator(StrEnum):
 
 
 class Framework(StrEnum):
-    SKLEARN = "sklearn"
-    ONNX = "onnx"
+    """What the model artifact is; picks the Dockerfile template and the server's loader."""
+
+    SKLEARN = "sklearn"  # a joblib/pickle file
+    ONNX = "onnx"  # a .onnx file
+    XGBOOST = "xgboost"  # a Booster saved as .json or .ubj
+    LIGHTGBM = "lightgbm"  # a Booster saved as a text model file
+    MLFLOW = "mlflow"  # an MLflow model directory with a python_function flavor
 
 
 class ModelConfig(StrictModel):
@@ -41,9 +46,17 @@ class ModelConfig(StrictModel):
         Kind(f"DNS label, at most {MODEL_NAME_MAX} characters"),
         Field(description="Names the image, the service and every object of this model."),
     ]
-    framework: Annotated[Framework, Field(description="Picks the Dockerfile template.")]
+    framework: Annotated[
+        Framework,
+        Field(description="Picks the Dockerfile template; the artifact must be in its format."),
+    ]
     artifact: Annotated[
-        str, Field(min_length=1, description="Model file, relative to the project.")
+        str,
+        Field(
+            min_length=1,
+            description="Model file (mlflow: the model directory) inside the project, relative "
+            "to it.",
+        ),
     ]
     version: Annotated[
         str,

@@ -9,20 +9,14 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from components.image.context import (
-    DOCKERFILE,
-    build_directory,
-    image_repository,
-    write_build_context,
-)
-from components.image.publish import image_reference, push_registry
+from components.image.build import declare_image
+from components.image.publish import image_reference
 from components.labels import stack_labels
 from components.settings import ImageSettings, ServedModel, SwarmSettings
 from components.settings.invariants import PROXY_NAME
 from components.swarm.service import declare_service
 from components.swarm.specs.proxy import (
-    proxy_build_files,
-    proxy_image_tag,
+    proxy_image_build,
     proxy_routes,
     proxy_service_spec,
 )
@@ -65,22 +59,15 @@ class SwarmProxy(pulumi.ComponentResource):
         routes = proxy_routes(args.models, args.environment)
         super().__init__(TYPE, name, None, opts)
         settings, image = args.settings, args.image
-        files = proxy_build_files(routes, settings, args.environment, image.base_image)
-        directory = build_directory(args.project_dir, args.environment, PROXY_NAME).resolve()
-        write_build_context(files, directory)
-        image_name = f"{image_repository(image.registry, PROXY_NAME)}:{proxy_image_tag(files)}"
-        built = docker.Image(
+        build = proxy_image_build(routes, settings, args.environment, image)
+        built = declare_image(
             f"{name}-image",
-            image_name=image_name,
-            build=docker.DockerBuildArgs(
-                context=str(directory),
-                dockerfile=str(directory / DOCKERFILE),
-                args={"BASE_IMAGE": image.base_image},
-                platform=image.platform,
-            ),
-            registry=push_registry(image, args.registry_password),
-            skip_push=not image.push,
-            opts=pulumi.ResourceOptions(parent=self),
+            build,
+            environment=args.environment,
+            project_dir=args.project_dir,
+            settings=image,
+            password=args.registry_password,
+            parent=self,
         )
         self.image_ref = image_reference(built, pushed=image.push)
         labels = stack_labels(args.environment, PROXY_NAME)

@@ -1,10 +1,8 @@
-"""Cluster-wide serving objects: the namespace, priority classes, headroom and registry access."""
+"""Cluster-wide serving objects: the namespace, priority classes and headroom (the registry pull
+secret's content comes from components/registry.py)."""
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -179,18 +177,3 @@ def headroom_deployment_spec(
             ),
         ),
     )
-
-
-def registry_host(registry: str) -> str:
-    """The key of a registry in a Docker config: its host, or Docker Hub's legacy URL."""
-    first = registry.split("/", 1)[0]
-    if "." in first or ":" in first or first == "localhost":
-        return "https://index.docker.io/v1/" if first in ("docker.io", "index.docker.io") else first
-    return "https://index.docker.io/v1/"  # "acme/models" is a Docker Hub namespace
-
-
-def docker_config_json(host: str, username: str, password: str) -> str:
-    """The .dockerconfigjson of a kubernetes.io/dockerconfigjson Secret (call inside apply)."""
-    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
-    entry: Mapping[str, str] = {"username": username, "password": password, "auth": auth}
-    return json.dumps({"auths": {host: entry}}, sort_keys=True)

@@ -26,9 +26,10 @@ import jinja2
 import pulumi
 import pulumi_docker as docker
 
-from components.image.context import content_hash
+from components.image.build import ImageBuild
+from components.image.context import BuildOptions
 from components.security import RUNTIME_GID, RUNTIME_UID
-from components.settings import ServedModel, SwarmSettings
+from components.settings import ImageSettings, ServedModel, SwarmSettings
 from components.settings.invariants import PROXY_NAME
 from components.settings.quantities import cpu_millis
 from components.swarm.specs.service import ServiceSpec, model_service_name
@@ -67,7 +68,6 @@ HEALTH_PORT = 9901
 FIRST_LISTEN_PORT = 8080
 WORKER_CONNECTIONS = 1024
 TAG_PREFIX = "nginx"
-TAG_HASH_LENGTH = 12
 PROXY_SCRATCH_SIZE = "64Mi"  # request bodies nginx buffers to disk, and its pid file
 DOCKER_DNS = "127.0.0.11"  # Swarm's embedded DNS server, in every container on an overlay
 DNS_VALID_SECONDS = 1
@@ -188,9 +188,20 @@ def proxy_build_files(
     }
 
 
-def proxy_image_tag(files: Mapping[str, bytes]) -> str:
-    """Never `latest`: the content hash of the build context, so a config change is a new tag."""
-    return f"{TAG_PREFIX}-{content_hash(files)[:TAG_HASH_LENGTH]}"
+def proxy_image_build(
+    routes: Sequence[ProxyRoute],
+    settings: SwarmSettings,
+    environment: str,
+    image: ImageSettings,
+) -> ImageBuild:
+    """The proxy image: built like the model images (same base image, platform and registry),
+    tagged `nginx-<hash>` so a config change is a new tag, never `latest`."""
+    return ImageBuild(
+        name=PROXY_NAME,
+        tag_prefix=TAG_PREFIX,
+        files=proxy_build_files(routes, settings, environment, image.base_image),
+        options=BuildOptions(platform=image.platform, args={"BASE_IMAGE": image.base_image}),
+    )
 
 
 def proxy_rollout_order(settings: SwarmSettings) -> Order:
