@@ -18,6 +18,7 @@ import numpy.typing as npt
 from model_server.config import Framework
 
 Matrix = npt.NDArray[np.float64]
+FLOAT64: np.dtype[Any] = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class LoadedModel:
     framework: Framework
     n_features: int | None
     predict: Callable[[Matrix], list[Any]]
+    # What the model computes in: inputs beyond its range are refused (model_server.tensors).
+    input_dtype: np.dtype[Any] = FLOAT64
+    # Tensor names the Open Inference Protocol (/v2) reports for the input and the predictions.
+    input_name: str = "input-0"
+    output_name: str = "predict"
 
 
 class ModelLoadError(RuntimeError):
@@ -86,4 +92,6 @@ def _load_onnx(path: Path) -> LoadedModel:
         values: list[Any] = np.asarray(result).tolist()
         return values
 
-    return LoadedModel(Framework.ONNX, n_features, predict)
+    return LoadedModel(
+        Framework.ONNX, n_features, predict, np.dtype(dtype), tensor.name, output_name
+    )
