@@ -34,9 +34,7 @@ def main() -> None:
         servers = {"this": stack.enter_context(local_server(PROJECT_DIR, env, args.server_cpus))}
         if args.baseline:
             baseline = args.baseline.resolve()
-            servers["baseline"] = stack.enter_context(
-                local_server(baseline, env, args.server_cpus)
-            )
+            servers["baseline"] = stack.enter_context(local_server(baseline, env, args.server_cpus))
         # (server, path): the baseline may predate /v2, so it runs /predict only.
         runs = [("this", "predict"), ("this", "v2")]
         if "baseline" in servers:

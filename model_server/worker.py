@@ -16,6 +16,7 @@ treats a second SIGINT as "stop now".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -146,8 +147,10 @@ class Worker:
         loop.call_later(deadline, self._deadline_passed)
 
     def stop_threadsafe(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.stop, signal.SIGTERM)
+        """stop() from another thread; nothing to do once the worker has ended."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self._loop.call_soon_threadsafe(self.stop, signal.SIGTERM)
 
     def _close_listener(self) -> None:
         if self._server is not None:

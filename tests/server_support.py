@@ -71,9 +71,9 @@ class Server:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.output()
             try:
-                if http(f"{self.base}/readyz", timeout=2)[0] == 200:
-                    if self.output().count("loaded from") >= loaded:
-                        return
+                ready = http(f"{self.base}/readyz", timeout=2)[0] == 200
+                if ready and self.output().count("loaded from") >= loaded:
+                    return
             except OSError:
                 pass
             time.sleep(0.1)
