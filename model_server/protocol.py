@@ -224,6 +224,8 @@ class HttpConnection(asyncio.Protocol):
             refusal = self._refusal or (400, "other", f"malformed request: {exc}")
             self._refuse(*refusal)
             return
+        if self.lingering or self.closed:
+            return
         if self.in_head and self.head_bytes > self.limits.max_header_bytes:
             # An unfinished head already over the limit: refuse before buffering more of it.
             if self._header_count == 0 and self._url_bytes >= self.limits.max_request_line_bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -27,7 +28,7 @@ from model_server.tensors import TensorError, check_fits, decode_binary, decode_
 from model_server.validation import BadRequestError, parse_instances
 from tests.harness import PROJECT_DIR
 from tests.inprocess import make_app, serving
-from tests.server_support import LOG_LINE, ROW, http
+from tests.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
@@ -395,3 +396,34 @@ def test_large_batches_predict_off_the_event_loop_so_probes_answer() -> None:
         assert time.monotonic() - began < 0.5  # answered while the batch is predicted
         thread.join(10)
         assert answers == [200]
+
+
+def test_pipelined_chunked_and_http10_requests() -> None:
+    app = make_app()
+    with serving(app) as (base, _):
+        deadline = time.monotonic() + 30
+        while http(f"{base}/readyz")[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        port = int(base.rsplit(":", 1)[1])
+        chunked = (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (10, ROW[:10])
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(ROW) - 10, ROW[10:])
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            # Three requests in one write: answered in order on the same connection.
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + chunked + chunked)
+            answers = [read_one(sock) for _ in range(3)]
+        assert [status_of(answer) for answer in answers] == [200, 200, 200]
+        assert answers[0].endswith(b"\r\n\r\nok")
+        assert answers[2].endswith(b'{"predictions":[2],"model":"iris","version":"1.0.0"}')
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            answer = read_one(sock)
+            assert b"connection: keep-alive" in answer.lower()
+            sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 200 OK")  # then closed
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert status_of(read_response(sock)) == 400

@@ -220,6 +220,8 @@ def test_workers_whose_supervisor_dies_drain_and_exit(
         ),
         ({"PORT": "busy"}, 4, "Address already in use (another process holds it)"),
         ({"PORT": "busy", "WORKERS": "2"}, 4, "Address already in use (another process holds it)"),
+        # Another server's SO_REUSEPORT socket would let ours share its port silently: refused.
+        ({"PORT": "busy-reuseport", "WORKERS": "2"}, 4, "Address already in use"),
         ({"HOST": "no.such.host.invalid"}, 4, "cannot listen on HOST='no.such.host.invalid'"),
     ],
 )
@@ -227,9 +229,11 @@ def test_the_process_exits_with_a_distinct_code_when_it_cannot_serve(
     tmp_path: Path, started: list[Server], env: dict[str, str], code: int, message: str
 ) -> None:
     with socket.socket() as holder:
+        if env.get("PORT") == "busy-reuseport":
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        if env.get("PORT") == "busy":
+        if env.get("PORT", "").startswith("busy"):
             env = {**env, "PORT": str(holder.getsockname()[1])}
         server = start(started, tmp_path, {"MODEL_PATH": str(IRIS_JOBLIB), **env})
         assert server.process.wait(timeout=90) == code, server.output()
