@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,25 @@ def fetch(url: str, timeout: float = 2) -> tuple[int, bytes]:
         return int(response.status), bytes(response.read())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (it is what a request costs the server,
+    and unlike requests/s it barely moves when other work competes for the cores)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Running:
+    base: str  # http://127.0.0.1:PORT
+    pid: int  # the server process (with WORKERS=1, the one that serves)
+
+
 @contextmanager
 def local_server(
     source: Path, env: dict[str, str], cpus: str = "", log: Path | None = None
-) -> Iterator[str]:
+) -> Iterator[Running]:
     """`python -m model_server` from `source` (a checkout's root), on a free loopback port;
-    yields its base URL once /readyz answers 200, and stops it (SIGTERM, then SIGKILL)."""
+    yields it once /readyz answers 200, and stops it (SIGTERM, then SIGKILL)."""
     port = free_port()
     command = [sys.executable, "-m", "model_server"]
     if cpus:
@@ -57,7 +71,7 @@ def local_server(
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "MODEL_NAME": "iris",
-        "MODEL_PATH": str(PROJECT_DIR / "examples/iris/iris.joblib"),
+        "MODEL_PATH": str(PROJECT_DIR / "examples/iris/iris.joblib"),  # unless env says
         "DRAIN_SECONDS": "0",
         **env,
     }
@@ -80,7 +94,7 @@ def local_server(
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server from {source} was not ready in 120 s")
             time.sleep(0.2)
-        yield base
+        yield Running(base, process.pid)  # taskset execs python: the same pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=PROJECT_DIR)
     args = parser.parse_args()
     env = {"WORKERS": str(args.workers)}
-    with local_server(args.source.resolve(), env) as base:
+    with local_server(args.source.resolve(), env) as server:
+        base = server.base
         # Every worker must be listening before the runs: wait until each has answered (its
         # series exists from its start, at 0, while it still loads the model).
         for _ in range(200):

@@ -173,17 +173,31 @@ def check_fits(
     type in the message: a declared datatype, or the model's input."""
     if values.size == 0:
         return
-    if not np.isfinite(values).all():
-        raise TensorError(f"{what}: NaN or infinity is not a valid input")
-    if dtype.kind != "f" or dtype.itemsize >= values.dtype.itemsize:
-        return
-    limit = float(np.finfo(dtype).max)
+    # One reduction serves both checks: NaN fails every comparison, infinity exceeds any limit.
     peak = float(np.abs(values).max())
-    if peak > limit:
-        raise TensorError(
-            f"{what}: {peak:g} is out of range for {target} ({datatype_of(dtype)}, largest "
-            f"magnitude {limit:.4g})"
-        )
+    limit = _LIMITS.get(dtype)
+    if limit is None:
+        limit = _LIMITS[dtype] = float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+    if peak <= limit:
+        return
+    if not math.isfinite(peak):
+        raise TensorError(f"{what}: NaN or infinity is not a valid input")
+    raise TensorError(
+        f"{what}: {peak:g} is out of range for {target} ({datatype_of(dtype)}, largest "
+        f"magnitude {limit:.4g})"
+    )
+
+
+_LIMITS: dict[np.dtype[Any], float] = {}
+
+
+def needs_range_check(declared: str, model_dtype: np.dtype[Any]) -> bool:
+    """Whether values decoded as `declared` (already checked against it) may still not fit a
+    model computing in `model_dtype`."""
+    if model_dtype.kind != "f":
+        return False
+    wide = DATATYPES[declared]
+    return (wide.kind != "f" and model_dtype.itemsize < 4) or wide.itemsize > model_dtype.itemsize
 
 
 def _dtype(name: str, datatype: str) -> np.dtype[Any]:

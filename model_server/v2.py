@@ -23,6 +23,7 @@ from model_server.tensors import (
     decode_binary,
     decode_json,
     encode_binary,
+    needs_range_check,
 )
 
 SERVER_NAME = "mlstack-model-server"
@@ -84,7 +85,8 @@ def parse_infer(
         )
     array = _decode_input(inputs[0], binary, model, max_rows)
     rows = array.astype(np.float64, copy=False)
-    check_fits(rows, model.input_dtype, f"input {inputs[0]['name']!r}")
+    if needs_range_check(inputs[0]["datatype"], model.input_dtype):
+        check_fits(rows, model.input_dtype, f"input {inputs[0]['name']!r}")
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise TensorError(f"id must be a string, got {type(request_id).__name__}")
