@@ -35,6 +35,8 @@ log = logging.getLogger("model_server")
 
 INLINE_BUDGET = 0.002  # seconds a prediction may hold the event loop
 V2_MODELS = "/v2/models/"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+MODEL_ROUTES_CACHED = 64  # bounded: clients choose the paths
 
 
 @dataclass
@@ -101,6 +103,7 @@ class ModelApp:
             "infer": self._methods("v2_infer", self._v2_infer, post),
         }
         self._not_found = Route("other", self._missing)
+        self._model_routes: dict[str, tuple[dict[str, Route], tuple[str, ...]]] = {}
 
     @staticmethod
     def _methods(name: str, handler: Handler, methods: tuple[str, ...]) -> dict[str, Route]:
@@ -124,6 +127,9 @@ class ModelApp:
         methods = self._paths.get(path)
         params: tuple[str, ...] = ()
         if methods is None:
+            found = self._model_routes.get(path)
+            if found is not None:
+                return found[0].get(method) or found[0][""], found[1]
             if not path.startswith(V2_MODELS):
                 return self._not_found, ()
             # {name}[/versions/{version}][/ready|/infer]
@@ -137,10 +143,12 @@ class ModelApp:
                 params = (unquote(parts[0]), "")
             else:
                 return self._not_found, ()
-            found = self._model_paths.get(action)
-            if found is None:
+            known = self._model_paths.get(action)
+            if known is None:
                 return self._not_found, ()
-            methods = found
+            methods = known
+            if len(self._model_routes) < MODEL_ROUTES_CACHED:  # parsed once per distinct path
+                self._model_routes[path] = (methods, params)
         return methods.get(method) or methods[""], params
 
     def _missing(self, request: Request) -> Response:
@@ -222,7 +230,7 @@ class ModelApp:
         return self._run(model, rows, self._predictions)
 
     def _predictions(self, predictions: list[Any]) -> Response:
-        payload = json.dumps(predictions, separators=(",", ":")).encode()
+        payload = _dumps(predictions).encode()
         return Response(200, b'{"predictions":' + payload + self._tail)
 
     # ---- probes and metrics -------------------------------------------------------------------

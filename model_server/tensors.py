@@ -95,7 +95,15 @@ def _check_json_values(values: list[Any], datatype: str, name: str) -> None:
             )
 
 
-def decode_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> Array:
+def decode_json(
+    name: str,
+    datatype: str,
+    shape: Sequence[int],
+    data: Any,
+    model_dtype: np.dtype[Any] | None = None,
+) -> Array:
+    """`data` as an array of `datatype`. With `model_dtype`, floats must also fit the dtype the
+    model computes in (one check, against the narrower of the two)."""
     dtype = _dtype(name, datatype)
     values = _flatten(data, shape, name)
     _check_json_values(values, datatype, name)
@@ -117,7 +125,16 @@ def decode_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> Ar
             wide = np.array(values, dtype=np.float64)
         except OverflowError:  # an integer beyond any float
             raise TensorError(f"input {name!r}: a value is too large for {datatype}") from None
-        check_fits(wide, dtype, f"input {name!r}", datatype)
+        # Small tensors (one row, typically) are checked in Python: cheaper than numpy calls.
+        peak = max(map(abs, values)) if len(values) <= 64 else None
+        if (
+            model_dtype is not None
+            and model_dtype.kind == "f"
+            and (model_dtype.itemsize < dtype.itemsize)
+        ):
+            check_fits(wide, model_dtype, f"input {name!r}", peak=peak)
+        else:
+            check_fits(wide, dtype, f"input {name!r}", datatype, peak=peak)
         return wide.astype(dtype, copy=False).reshape(shape)
     return np.array(values, dtype=dtype).reshape(shape)
 
@@ -166,18 +183,27 @@ def encode_binary(array: Array) -> bytes:
 
 
 def check_fits(
-    values: Array, dtype: np.dtype[Any], what: str, target: str = "the model's input"
+    values: Array,
+    dtype: np.dtype[Any],
+    what: str,
+    target: str = "the model's input",
+    *,
+    peak: float | None = None,
 ) -> None:
     """Refuse non-finite values, and finite ones beyond the float range of `dtype` (1e300 fed to
     a float32 model turns into infinity and a meaningless prediction). `target` names the
-    type in the message: a declared datatype, or the model's input."""
+    type in the message: a declared datatype, or the model's input. `peak`: the largest
+    magnitude, when the caller knows it already."""
     if values.size == 0:
         return
-    # One reduction serves both checks: NaN fails every comparison, infinity exceeds any limit.
-    peak = float(np.abs(values).max())
-    limit = _LIMITS.get(dtype)
+    if peak is None:
+        # One reduction serves both checks: NaN fails every comparison, infinity exceeds any
+        # limit.
+        peak = float(np.abs(values).max())
+    limit = _LIMITS.get(dtype.char)
     if limit is None:
-        limit = _LIMITS[dtype] = float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+        limit = float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+        _LIMITS[dtype.char] = limit
     if peak <= limit:
         return
     if not math.isfinite(peak):
@@ -188,7 +214,7 @@ def check_fits(
     )
 
 
-_LIMITS: dict[np.dtype[Any], float] = {}
+_LIMITS: dict[str, float] = {}  # by dtype character: hashing a str is cheaper
 
 
 def needs_range_check(declared: str, model_dtype: np.dtype[Any]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from model_server.tensors import (
     needs_range_check,
 )
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 SERVER_NAME = "mlstack-model-server"
 SERVER_VERSION = "0.1.0"
 EXTENSIONS = ("binary_tensor_data",)
@@ -46,8 +47,7 @@ def signature(model: LoadedModel) -> Signature:
     return Signature(datatype_of(probe.dtype), tuple(int(size) for size in probe.shape[1:]))
 
 
-@dataclass(frozen=True)
-class InferRequest:
+class InferRequest(NamedTuple):
     rows: Matrix
     request_id: str | None
     binary_output: bool
@@ -83,9 +83,9 @@ def parse_infer(
             f"the model takes one input tensor ({model.input_name!r}); the request has "
             f"{len(inputs)}"
         )
-    array = _decode_input(inputs[0], binary, model, max_rows)
+    array, checked = _decode_input(inputs[0], binary, model, max_rows)
     rows = array.astype(np.float64, copy=False)
-    if needs_range_check(inputs[0]["datatype"], model.input_dtype):
+    if not checked and needs_range_check(inputs[0]["datatype"], model.input_dtype):
         check_fits(rows, model.input_dtype, f"input {inputs[0]['name']!r}")
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -93,7 +93,10 @@ def parse_infer(
     return InferRequest(rows, request_id, _binary_output(payload, model))
 
 
-def _decode_input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: int) -> Any:
+def _decode_input(
+    tensor: dict[str, Any], binary: bytes, model: LoadedModel, max_rows: int
+) -> tuple[Any, bool]:
+    """The input's array, and whether it was already checked against the model's dtype."""
     name = tensor.get("name")
     if not isinstance(name, str):
         raise TensorError('the input tensor needs a "name" (a string)')
@@ -135,10 +138,10 @@ def _decode_input(tensor: dict[str, Any], binary: bytes, model: LoadedModel, max
                 f"input {name!r}: binary_data_size {size} but {len(binary)} bytes follow the "
                 "JSON header"
             )
-        return decode_binary(name, datatype, shape, binary)
+        return decode_binary(name, datatype, shape, binary), False
     if "data" not in tensor:
         raise TensorError(f'input {name!r}: no "data" and no binary_data_size parameter')
-    return decode_json(name, datatype, shape, tensor["data"])
+    return decode_json(name, datatype, shape, tensor["data"], model.input_dtype), True
 
 
 def _binary_output(payload: dict[str, Any], model: LoadedModel) -> bool:
@@ -180,7 +183,7 @@ class Encoder:
             parts += [b',"id":', json.dumps(request.request_id).encode()]
         parts += [b",", self._output, str(len(predictions)).encode(), self._tail, b"]"]
         if not request.binary_output:
-            data = json.dumps(predictions, separators=(",", ":")).encode()
+            data = _dumps(predictions).encode()
             return Response(200, b"".join([*parts, b',"data":', data, b"}]}"]), JSON)
         dtype = DATATYPES[self.signature.datatype]
         raw = encode_binary(np.asarray(predictions, dtype=dtype))
