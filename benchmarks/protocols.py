@@ -54,8 +54,9 @@ def main() -> None:
         cpu_us: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
         print(
             f"model {args.model.name}; wrk -t1 -c{args.connections}, {args.duration:g} s per "
-            f"run, one iris row per request, WORKERS=1; servers on CPU {args.server_cpus}, wrk on CPU "
-            f"{args.client_cpus}; each cell: requests/s, server CPU us per request"
+            "run, one iris row per request, WORKERS=1; servers on CPU "
+            f"{args.server_cpus}, wrk on CPU {args.client_cpus}; each cell: requests/s, "
+            "server CPU us per request"
         )
         print("| round | " + " | ".join(f"{s} {p}" for s, p in runs) + " |")
         print("|---:|" + "---:|" * len(runs))

@@ -49,7 +49,11 @@ def _worker_main(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches us through the supervisor
     configure_logging(config.log_level)
-    code = run_supervised(config, sock, supervisor, lambda: started.send_bytes(b"listening"))
+    try:
+        code = run_supervised(config, sock, supervisor, lambda: started.send_bytes(b"listening"))
+    except Exception:  # a bug: logged like every other line, then a distinct exit code
+        log.exception("worker failed")
+        code = ExitCode.ERROR
     logging.shutdown()
     sys.stdout.flush()
     # Not sys.exit: a prediction thread cut at the graceful timeout would hold up the exit.
