@@ -93,5 +93,10 @@ def _load_onnx(path: Path) -> LoadedModel:
         return values
 
     return LoadedModel(
-        Framework.ONNX, n_features, predict, np.dtype(dtype), tensor.name, output_name
+        Framework.ONNX,
+        n_features,
+        predict,
+        input_dtype=np.dtype(dtype),
+        input_name=tensor.name,
+        output_name=output_name,
     )
