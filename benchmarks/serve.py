@@ -1,6 +1,7 @@
 """Throughput and latency of the built model image for POST /predict at concurrency 1, 8, 32.
 
     venv/bin/python benchmarks/serve.py [--stack dev] [--duration 10] [--runs 1]
+        [--baseline-image TAG]   # e.g. the image an older commit's serve.py built
 
 Builds (or reuses: the tag is content-addressed) the image exactly as the stack declares it,
 runs it with the stack size's CPU and memory limits (dev: small = 0.5 CPU, 512 MiB), read-only
@@ -65,6 +66,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole table")
     parser.add_argument("--workers", default="", help="WORKERS for the server (default: cgroup)")
     parser.add_argument("--cpus", default="", help="CPU limit instead of the size's, e.g. 1")
+    parser.add_argument(
+        "--baseline-image",
+        default="",
+        help="another image of the server (e.g. built from an older commit) run beside this one "
+        "with the same limits; the two alternate on the same load",
+    )
     parser.add_argument(
         "--paced",
         default="300",
@@ -169,6 +176,28 @@ def throttled_share(container: Any, before: tuple[int, int]) -> str:
     return f"{100 * (throttled - before[1]) / total:.0f}%" if total else "n/a"
 
 
+def start(client: docker.DockerClient, tag: str, limit: dict[str, Any], env: dict[str, str]) -> Any:
+    return client.containers.run(
+        tag,
+        name=f"mlstack-bench-{uuid.uuid4().hex[:8]}",
+        detach=True,
+        environment=env,
+        read_only=True,
+        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        nano_cpus=limit["nano_cpus"],
+        mem_limit=limit["mem_limit"],
+        ports={"8080/tcp": ("127.0.0.1", None)},
+    )
+
+
+def base_url(container: Any) -> str:
+    container.reload()
+    port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+    return f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     args = parse_args()
     for tool in ("wrk", "hey"):
@@ -180,81 +209,83 @@ def main() -> None:
         limit = {**limit, "size": f"{limit['size']} with --cpus", "cpus": args.cpus}
         limit["nano_cpus"] = nano_cpus(args.cpus)
     environment = {"WORKERS": args.workers} if args.workers else {}
-    container = client.containers.run(
-        tag,
-        name=f"mlstack-bench-{uuid.uuid4().hex[:8]}",
-        detach=True,
-        environment=environment,
-        read_only=True,
-        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        nano_cpus=limit["nano_cpus"],
-        mem_limit=limit["mem_limit"],
-        ports={"8080/tcp": ("127.0.0.1", None)},
-    )
+    images = {"this": tag}
+    if args.baseline_image:
+        images["baseline"] = args.baseline_image
+    containers: dict[str, Any] = {}
     try:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, container)
+        for name, image in images.items():
+            containers[name] = start(client, image, limit, environment)
+        bases = {name: base_url(container) for name, container in containers.items()}
+        for name, container in containers.items():
+            wait_ready(bases[name], container)
         print(
-            f"image {tag}; size {limit['size']}: {limit['cpus']} CPU, {limit['memory']} memory; "
+            f"image {tag}"
+            + (f", baseline {args.baseline_image}" if args.baseline_image else "")
+            + f"; size {limit['size']}: {limit['cpus']} CPU, {limit['memory']} memory; "
             f"{os.cpu_count()} host cores; wrk, keep-alive, one iris row per request; "
             f"{args.duration} s per row"
         )
-        wrk(f"{base}/predict", 8, args.warmup)  # warm-up: imports, allocations, caches
+        for base in bases.values():
+            wrk(f"{base}/predict", 8, args.warmup)  # warm-up: imports, allocations, caches
         for run in range(1, args.runs + 1):
             print(f"\nrun {run}/{args.runs}")
             verdict = ""
             # "throttled": share of 100 ms CFS periods in which the container used up its CPU
             # quota and was paused for the rest of the period (the cause of tail latency).
             print(
-                "| concurrency | requests/s | mean ms | p50 ms | p99 ms | max ms | errors "
-                "| throttled |"
+                "| server | concurrency | requests/s | mean ms | p50 ms | p99 ms | max ms "
+                "| errors | throttled |"
             )
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for connections in CONCURRENCY:
-                before = throttling(container)
-                r = wrk(f"{base}/predict", connections, args.duration)
-                print(
-                    f"| {connections} | {r['rps']:.0f} | {r['mean_us'] / 1000:.2f} | "
-                    f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
-                    f"{r['max_us'] / 1000:.1f} | {r['non_2xx'] + r['socket_errors']} | "
-                    f"{throttled_share(container, before)} |",
-                    flush=True,
-                )
-                if connections == 1:
-                    ok = (
-                        r["rps"] > BAR["rps"]
-                        and r["mean_us"] / 1000 < BAR["mean_ms"]
-                        and r["p99_us"] / 1000 < BAR["p99_ms"]
+                # With a baseline, the two alternate at each step: drift in the machine's load
+                # falls on both alike.
+                order = list(containers) if (connections + run) % 2 else list(reversed(containers))
+                for name in order:
+                    container = containers[name]
+                    before = throttling(container)
+                    r = wrk(f"{bases[name]}/predict", connections, args.duration)
+                    print(
+                        f"| {name} | {connections} | {r['rps']:.0f} | {r['mean_us'] / 1000:.2f} | "
+                        f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
+                        f"{r['max_us'] / 1000:.1f} | {r['non_2xx'] + r['socket_errors']} | "
+                        f"{throttled_share(container, before)} |",
+                        flush=True,
                     )
-                    verdict = (
-                        f"concurrency 1 {'meets' if ok else 'misses'} MLServer's CI bar "
-                        f"(> {BAR['rps']:.0f} req/s, mean < {BAR['mean_ms']} ms, "
-                        f"p99 < {BAR['p99_ms']} ms)"
-                    )
+                    if connections == 1 and name == "this":
+                        ok = (
+                            r["rps"] > BAR["rps"]
+                            and r["mean_us"] / 1000 < BAR["mean_ms"]
+                            and r["p99_us"] / 1000 < BAR["p99_ms"]
+                        )
+                        verdict = (
+                            f"concurrency 1 {'meets' if ok else 'misses'} MLServer's CI bar "
+                            f"(> {BAR['rps']:.0f} req/s, mean < {BAR['mean_ms']} ms, "
+                            f"p99 < {BAR['p99_ms']} ms)"
+                        )
             print(verdict)
             rates = [int(rate) for rate in args.paced.split(",") if rate]
             if rates:
                 print("\npaced, concurrency 1 (hey: one connection, fixed request rate)")
                 print(
-                    "| offered req/s | served req/s | mean ms | p50 ms | p99 ms | max ms "
-                    "| non-200 | throttled |"
+                    "| server | offered req/s | served req/s | mean ms | p50 ms | p99 ms "
+                    "| max ms | non-200 | throttled |"
                 )
-                print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+                print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for rate in rates:
-                before = throttling(container)
-                p = hey(f"{base}/predict", rate, args.duration)
-                print(
-                    f"| {rate} | {p['rps']:.0f} | {p['mean_ms']:.2f} | {p['p50_ms']:.2f} | "
-                    f"{p['p99_ms']:.2f} | {p['max_ms']:.1f} | {p['errors']} | "
-                    f"{throttled_share(container, before)} |",
-                    flush=True,
-                )
+                for name, container in containers.items():
+                    before = throttling(container)
+                    p = hey(f"{bases[name]}/predict", rate, args.duration)
+                    print(
+                        f"| {name} | {rate} | {p['rps']:.0f} | {p['mean_ms']:.2f} | "
+                        f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['max_ms']:.1f} | "
+                        f"{p['errors']} | {throttled_share(container, before)} |",
+                        flush=True,
+                    )
     finally:
-        container.remove(force=True)
+        for container in containers.values():
+            container.remove(force=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""The ASGI application: four routes, no framework (every microsecond counts at ~1 ms/request).
+"""The application: routes, the probes, /predict, /metrics and the Open Inference Protocol (/v2).
 
-The model loads in a background thread after the server starts listening, so /healthz answers
-at once and /readyz turns 200 only when predictions can be served (workers sharing a socket
-load before they accept instead: see model_server.server._worker). A prediction small enough
-to finish within INLINE_BUDGET runs on the event loop (a thread hop costs more than the model);
-bigger batches run in a thread so probes keep answering.
+The model loads in a background thread after the server starts listening when one process
+serves, so /healthz answers at once and /readyz turns 200 only when predictions can be served
+(workers of a supervisor load before they listen instead: see model_server.worker). A
+prediction small enough to finish within INLINE_BUDGET runs on the event loop (a thread hop
+costs more than the model); bigger batches run in a thread so probes keep answering.
 """
 
 from __future__ import annotations
@@ -17,32 +17,26 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 
+from model_server import v2
 from model_server.config import ServerConfig
+from model_server.httptypes import TEXT, Handler, Request, Response, Route, error
 from model_server.metrics import CONTENT_TYPE, Metrics
-from model_server.models import LoadedModel, load_model
+from model_server.models import LoadedModel, Matrix, load_model
+from model_server.tensors import TensorError, check_fits
 from model_server.validation import BadRequestError, parse_instances
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Loader = Callable[[ServerConfig], LoadedModel]
 
 log = logging.getLogger("model_server")
 
 INLINE_BUDGET = 0.002  # seconds a prediction may hold the event loop
-
-JSON = b"application/json"
-TEXT = b"text/plain; charset=utf-8"
-ROUTES = {
-    "/predict": ("POST", "predict"),
-    "/healthz": ("GET", "healthz"),
-    "/readyz": ("GET", "readyz"),
-    "/metrics": ("GET", "metrics"),
-}
+V2_MODELS = "/v2/models/"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+MODEL_ROUTES_CACHED = 64  # bounded: clients choose the paths
 
 
 @dataclass
@@ -53,6 +47,8 @@ class ServingState:
     inline_rows: int = 0
     draining: bool = False
     failure: BaseException | None = None
+    encoder: v2.Encoder | None = None
+    metadata: bytes = b""
     loader_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -90,61 +86,110 @@ class ModelApp:
         self._loader: Loader = loader or (lambda c: load_model(c.framework, c.model_path))
         tail = {"model": config.model_name, "version": config.model_version}
         self._tail = b"," + json.dumps(tail, separators=(",", ":")).encode()[1:]
-        self._handlers = {
-            "predict": self._predict,
-            "healthz": self._healthz,
-            "readyz": self._readyz,
-            "metrics": self._metrics,
+        get, post = ("GET",), ("POST",)
+        # path -> {method: route}; a path's other methods get 405 with Allow (HEAD = GET).
+        self._paths: dict[str, dict[str, Route]] = {
+            "/predict": self._methods("predict", self._predict, post),
+            "/healthz": self._methods("healthz", self._healthz, get),
+            "/readyz": self._methods("readyz", self._readyz, get),
+            "/metrics": self._methods("metrics", self._metrics, get),
+            "/v2": self._methods("v2_server", self._v2_server, get),
+            "/v2/health/live": self._methods("v2_live", self._v2_live, get),
+            "/v2/health/ready": self._methods("v2_ready", self._v2_ready, get),
         }
+        self._model_paths = {
+            "": self._methods("v2_model", self._v2_model, get),
+            "ready": self._methods("v2_model_ready", self._v2_model_ready, get),
+            "infer": self._methods("v2_infer", self._v2_infer, post),
+        }
+        self._not_found = Route("other", self._missing)
+        self._model_routes: dict[str, tuple[dict[str, Route], tuple[str, ...]]] = {}
+
+    @staticmethod
+    def _methods(name: str, handler: Handler, methods: tuple[str, ...]) -> dict[str, Route]:
+        route = Route(name, handler, reads_body="POST" in methods)
+        found = dict.fromkeys(methods, route)
+        if "GET" in methods:
+            found["HEAD"] = route
+        allow = ", ".join(found).encode()
+        found[""] = Route(name, lambda request: error(
+            405, f"{request.method} is not allowed here; use {allow.decode()}", ((b"allow", allow),)
+        ))  # fmt: skip
+        return found
 
     @property
     def ready(self) -> bool:
         return self.state.model is not None and not self.state.draining
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+    # ---- routing ------------------------------------------------------------------------------
 
-    # Lifespan: start loading (unless done), report startup complete at once (then it listens).
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self.state.model is None:
-                    loading = self._load()
-                    self.state.loader_task = asyncio.get_running_loop().create_task(loading)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def resolve(self, method: str, path: str) -> tuple[Route, tuple[str, ...]]:
+        methods = self._paths.get(path)
+        params: tuple[str, ...] = ()
+        if methods is None:
+            found = self._model_routes.get(path)
+            if found is not None:
+                return found[0].get(method) or found[0][""], found[1]
+            if not path.startswith(V2_MODELS):
+                return self._not_found, ()
+            # {name}[/versions/{version}][/ready|/infer]
+            parts = path[len(V2_MODELS) :].split("/")
+            action = parts[-1] if len(parts) in (2, 4) else ""
+            if action:
+                parts = parts[:-1]
+            if len(parts) == 3 and parts[1] == "versions":
+                params = (unquote(parts[0]), unquote(parts[2]))
+            elif len(parts) == 1:
+                params = (unquote(parts[0]), "")
+            else:
+                return self._not_found, ()
+            known = self._model_paths.get(action)
+            if known is None:
+                return self._not_found, ()
+            methods = known
+            if len(self._model_routes) < MODEL_ROUTES_CACHED:  # parsed once per distinct path
+                self._model_routes[path] = (methods, params)
+        return methods.get(method) or methods[""], params
+
+    def _missing(self, request: Request) -> Response:
+        return error(404, f"no route {request.path[:200]!r}")
+
+    # ---- loading ------------------------------------------------------------------------------
+
+    def start_loading(self) -> None:
+        """Load the model in a thread; the server answers probes meanwhile."""
+        self.state.loader_task = asyncio.get_running_loop().create_task(self._load())
 
     def load(self) -> None:
         """Load the model now, blocking; raises what loading raised."""
         started = time.perf_counter()
         model = self._loader(self.config)
-        self._loaded(model, inline_rows(model), started)
+        self._loaded(model, inline_rows(model), v2.signature(model), started)
 
     async def _load(self) -> None:
         started = time.perf_counter()
         try:
             model = await asyncio.to_thread(self._loader, self.config)
             rows = await asyncio.to_thread(inline_rows, model)
+            sig = await asyncio.to_thread(v2.signature, model)
         except Exception as error:  # any load failure stops the server (exit code 3)
             log.exception("loading %s failed", self.config.model_path)
             self.state.failure = error
             return
-        self._loaded(model, rows, started)
+        self._loaded(model, rows, sig, started)
 
-    def _loaded(self, model: LoadedModel, rows: int, started: float) -> None:
+    def _loaded(self, model: LoadedModel, rows: int, sig: v2.Signature, started: float) -> None:
         config = self.config
-        self.state.inline_rows = rows
+        state = self.state
+        state.inline_rows = rows
+        state.encoder = v2.Encoder(config.model_name, config.model_version, model.output_name, sig)
+        state.metadata = v2.model_metadata(
+            config.model_name, config.model_version, model.framework.value, model, sig
+        )
         # The model and libraries live for the whole process: move them out of the collector's
         # generations so a gen-2 collection during a request does not scan them.
         gc.freeze()
-        self.state.model = model
+        state.model = model
         log.info(
             "model %s %s (%s, %s features) loaded from %s in %.2f s; inline up to %d rows",
             config.model_name, config.model_version, model.framework.value,
@@ -152,86 +197,110 @@ class ModelApp:
             config.model_path, time.perf_counter() - started, rows,
         )  # fmt: skip
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        path = scope["path"]
-        found = ROUTES.get(path)
-        if found is None:
-            route = "other"
-            status, body, content_type = 404, b"not found: " + path.encode()[:200], TEXT
-        elif scope["method"] != found[0]:
-            route = found[1]
-            status, body, content_type = 405, f"use {found[0]} {path}".encode(), TEXT
-        else:
-            route = found[1]
-            in_flight = self.metrics.in_flight
-            in_flight.inc()
-            try:
-                status, body, content_type = await self._handlers[route](receive)
-            finally:
-                in_flight.dec()
-        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-        if status == 405:
-            headers.append((b"allow", found[0].encode() if found else b"GET"))
-        if self.state.draining:
-            # Ask keep-alive clients to reconnect, so they reach a replica that is not stopping.
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        self.metrics.observe(route, status, time.perf_counter() - started)
+    # ---- predicting ---------------------------------------------------------------------------
 
-    async def _predict(self, receive: Receive) -> tuple[int, bytes, bytes]:
-        body = await self._body(receive)
-        if body is None:
-            return 413, f"body larger than {self.config.max_body_bytes} bytes".encode(), TEXT
+    def _run(
+        self, model: LoadedModel, rows: Matrix, answer: Callable[[list[Any]], Response]
+    ) -> Response | Awaitable[Response]:
+        if len(rows) <= self.state.inline_rows:
+            try:
+                return answer(model.predict(rows))
+            except ValueError as problem:  # the model refused these values
+                return error(400, f"the model cannot predict these inputs: {problem}")
+        return self._run_in_thread(model, rows, answer)
+
+    async def _run_in_thread(
+        self, model: LoadedModel, rows: Matrix, answer: Callable[[list[Any]], Response]
+    ) -> Response:
+        try:
+            predictions = await asyncio.to_thread(model.predict, rows)
+        except ValueError as problem:
+            return error(400, f"the model cannot predict these inputs: {problem}")
+        return answer(predictions)
+
+    def _predict(self, request: Request) -> Response | Awaitable[Response]:
         model = self.state.model
         if model is None:
-            return 503, b"model not loaded yet", TEXT
+            return error(503, "model not loaded yet")
         try:
-            rows = parse_instances(body, model.n_features, self.config.max_rows)
-        except BadRequestError as error:
-            return 400, _error(str(error)), JSON
-        try:
-            if len(rows) <= self.state.inline_rows:
-                predictions = model.predict(rows)
-            else:
-                predictions = await asyncio.to_thread(model.predict, rows)
-        except ValueError as error:  # the model refused these values (e.g. NaN in features)
-            return 400, _error(f"the model cannot predict these instances: {error}"), JSON
-        payload = json.dumps(predictions, separators=(",", ":")).encode()
-        return 200, b'{"predictions":' + payload + self._tail, JSON
+            rows = parse_instances(request.body, model.n_features, self.config.max_rows)
+            check_fits(rows, model.input_dtype, "instances")
+        except (BadRequestError, TensorError) as problem:
+            return error(400, str(problem))
+        return self._run(model, rows, self._predictions)
 
-    async def _body(self, receive: Receive) -> bytes | None:
-        """The request body, or None once it exceeds max_body_bytes."""
-        limit = self.config.max_body_bytes
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            return body if len(body) <= limit else None
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _predictions(self, predictions: list[Any]) -> Response:
+        payload = _dumps(predictions).encode()
+        return Response(200, b'{"predictions":' + payload + self._tail)
 
-    async def _healthz(self, receive: Receive) -> tuple[int, bytes, bytes]:
-        return 200, b"ok", TEXT
+    # ---- probes and metrics -------------------------------------------------------------------
 
-    async def _readyz(self, receive: Receive) -> tuple[int, bytes, bytes]:
+    def _healthz(self, request: Request) -> Response:
+        return Response(200, b"ok", TEXT)
+
+    def _readyz(self, request: Request) -> Response:
         if self.state.draining:
-            return 503, b"draining", TEXT
+            return Response(503, b"draining", TEXT)
         if self.state.model is None:
-            return 503, b"loading model", TEXT
-        return 200, b"ready", TEXT
+            return Response(503, b"loading model", TEXT)
+        return Response(200, b"ready", TEXT)
 
-    async def _metrics(self, receive: Receive) -> tuple[int, bytes, bytes]:
-        return 200, self.metrics.render(), CONTENT_TYPE.encode()
+    def _metrics(self, request: Request) -> Response:
+        return Response(200, self.metrics.render(), CONTENT_TYPE.encode())
 
+    # ---- Open Inference Protocol --------------------------------------------------------------
 
-def _error(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
+    def _v2_server(self, request: Request) -> Response:
+        return Response(200, v2.server_metadata())
+
+    def _v2_live(self, request: Request) -> Response:
+        return Response(200, b"", TEXT)
+
+    def _v2_ready(self, request: Request) -> Response:
+        # The protocol: 200 means true, a 4xx means false, and the body is empty.
+        return Response(200 if self.ready else 400, b"", TEXT)
+
+    def _unknown_model(self, request: Request) -> Response | None:
+        name, version = request.params
+        config = self.config
+        if name != config.model_name:
+            return error(404, f"model {name[:100]!r} is not served here ({config.model_name!r} is)")
+        if version and version != config.model_version:
+            return error(
+                404,
+                f"model {name!r} has no version {version[:100]!r} (it serves "
+                f"{config.model_version!r})",
+            )
+        return None
+
+    def _v2_model(self, request: Request) -> Response:
+        unknown = self._unknown_model(request)
+        if unknown is not None:
+            return unknown
+        if self.state.model is None:
+            return error(503, f"model {self.config.model_name!r} is not loaded yet")
+        return Response(200, self.state.metadata)
+
+    def _v2_model_ready(self, request: Request) -> Response:
+        unknown = self._unknown_model(request)
+        if unknown is not None:
+            return unknown
+        return Response(200 if self.ready else 400, b"", TEXT)
+
+    def _v2_infer(self, request: Request) -> Response | Awaitable[Response]:
+        unknown = self._unknown_model(request)
+        if unknown is not None:
+            return unknown
+        model, encoder = self.state.model, self.state.encoder
+        if model is None or encoder is None:
+            return error(503, f"model {self.config.model_name!r} is not loaded yet")
+        try:
+            parsed = v2.parse_infer(
+                request.body,
+                request.headers.get(b"inference-header-content-length"),
+                model,
+                self.config.max_rows,
+            )
+        except TensorError as problem:
+            return error(400, str(problem))
+        return self._run(model, parsed.rows, lambda found: encoder.response(found, parsed))

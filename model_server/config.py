@@ -4,6 +4,7 @@ variable, the value and what is allowed."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,22 @@ DEFAULT_GRACEFUL_TIMEOUT = 20.0
 DEFAULT_DRAIN_SECONDS = 3.0
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB of JSON is ~25k rows of iris features
 DEFAULT_MAX_ROWS = 10_000
+# Bad clients: a request line or head beyond these sizes is refused (414/431) before it is kept in
+# memory, a head must arrive within HEADER_TIMEOUT and a body within BODY_TIMEOUT (else 408),
+# an idle keep-alive connection closes after KEEPALIVE_TIMEOUT, and a worker holds at most
+# MAX_CONNECTIONS connections (the oldest idle one is closed for a new one; else 503).
+DEFAULT_MAX_REQUEST_LINE_BYTES = 8192
+DEFAULT_MAX_HEADER_BYTES = 16384
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+# Longer than the idle timeout of the load balancers in front (ALB: 60 s), so they close an idle
+# connection first and never send a request on one the server is closing.
+DEFAULT_KEEPALIVE_TIMEOUT = 75.0
+DEFAULT_MAX_CONNECTIONS = 1000
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Plain decimal digits only: Python's int()/float() also take "2_0", "1e3", "inf" and " 8 ".
+_INTEGER = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class Framework(StrEnum):
@@ -55,31 +72,47 @@ class ServerConfig:
     max_body_bytes: int
     max_rows: int
     log_level: str
+    max_request_line_bytes: int = DEFAULT_MAX_REQUEST_LINE_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
-    def shutdown_budget(self) -> float:
-        """Seconds in-flight requests get after draining, leaving 1 s to exit within the timeout."""
-        return max(0.5, self.graceful_timeout - self.drain_seconds - 1.0)
+    def exit_margin(self) -> float:
+        """Seconds kept back at the end of GRACEFUL_TIMEOUT to close connections and exit."""
+        return min(0.5, self.graceful_timeout / 10)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected a number from {low:g} to {high:g}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r}: expected a number from {low:g} to {high:g}")
-    return value
+    if not _NUMBER.fullmatch(raw) or not low <= float(raw) <= high:
+        raise ConfigError(
+            f"{name}={raw!r}: expected a number from {low:g} to {high:g} in plain digits "
+            "(like 2 or 2.5)"
+        )
+    return float(raw)
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(env, name, default, low, high)
-    if value != int(value):
-        raise ConfigError(f"{name}={env[name]!r}: expected a whole number from {low} to {high}")
-    return int(value)
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ConfigError(
+            f"{name}={raw!r}: expected a whole number from {low} to {high} in plain digits"
+        )
+    return int(raw)
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("LOG_LEVEL") or "info"
+    if raw.lower() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={raw!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return raw.lower()
 
 
 def _framework(env: Mapping[str, str], path: Path) -> Framework:
@@ -124,5 +157,13 @@ def load_config(env: Mapping[str, str] | None = None) -> ServerConfig:
         drain_seconds=drain,
         max_body_bytes=_integer(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1 << 30),
         max_rows=_integer(env, "MAX_ROWS", DEFAULT_MAX_ROWS, 1, 10_000_000),
-        log_level=(env.get("LOG_LEVEL") or "info").lower(),
+        log_level=_log_level(env),
+        max_request_line_bytes=_integer(
+            env, "MAX_REQUEST_LINE_BYTES", DEFAULT_MAX_REQUEST_LINE_BYTES, 256, 1 << 20
+        ),
+        max_header_bytes=_integer(env, "MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 1024, 1 << 20),
+        header_timeout=_number(env, "HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 0.1, 3600),
+        body_timeout=_number(env, "BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 0.1, 3600),
+        keepalive_timeout=_number(env, "KEEPALIVE_TIMEOUT", DEFAULT_KEEPALIVE_TIMEOUT, 0.1, 3600),
+        max_connections=_integer(env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
     )

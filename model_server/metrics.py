@@ -1,4 +1,9 @@
-"""Prometheus metrics of the contract: requests by route and code, latency, requests in flight.
+"""Prometheus metrics of the contract: requests by route and code, latency, requests in flight;
+and what operators need to see bad clients and unbalanced workers: open connections, requests
+that never completed (client hung up, timed out) and requests answered by each worker process.
+
+A request counts once it is answered. Latency covers requests that reached a handler; refusals
+by the HTTP layer (400 malformed, 413, 414, 431) count in mlstack_requests_total only.
 
 With several worker processes, prometheus_client's multi-process mode aggregates every worker's
 values at scrape time (PROMETHEUS_MULTIPROC_DIR, set by the supervisor before workers start).
@@ -8,6 +13,7 @@ Label children are cached: `.labels()` takes a lock and a dict lookup on every c
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,7 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Fine-grained below 10 ms: small models answer in about a millisecond.
@@ -55,20 +61,51 @@ class Metrics:
             registry=registry,
         )
         self.in_flight = self._in_flight.labels(model)
+        self._connections = Gauge(
+            "mlstack_connections",
+            "Client connections open right now.",
+            ["model"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.connections = self._connections.labels(model)
+        self._incomplete = Counter(
+            "mlstack_incomplete_requests",
+            "Requests never completed by the client: it closed mid-request (eof) or was too "
+            "slow (timeout).",
+            ["model", "reason"],
+            registry=registry,
+        )
+        # One series per worker process: shows how the kernel spreads connections over workers.
+        self._worker = Counter(
+            "mlstack_worker_requests",
+            "Requests answered, by worker process id.",
+            ["model", "pid"],
+            registry=registry,
+        ).labels(model, str(os.getpid()))
         self._counters: dict[tuple[str, int], Counter] = {}
         self._histograms: dict[str, Histogram] = {}
 
-    def observe(self, route: str, code: int, seconds: float) -> None:
+    def count(self, route: str, code: int) -> None:
+        """An answered request (the HTTP layer's refusals: no latency observed)."""
         counter = self._counters.get((route, code))
         if counter is None:
             counter = self._counters[(route, code)] = self._requests.labels(
                 self.model, route, str(code)
             )
         counter.inc()
+        self._worker.inc()
+
+    def observe(self, route: str, code: int, seconds: float) -> None:
+        """An answered request that reached its handler, and how long it took."""
+        self.count(route, code)
         histogram = self._histograms.get(route)
         if histogram is None:
             histogram = self._histograms[route] = self._duration.labels(self.model, route)
         histogram.observe(seconds)
+
+    def incomplete(self, reason: str) -> None:
+        self._incomplete.labels(self.model, reason).inc()
 
     def render(self) -> bytes:
         if self._multiprocess:

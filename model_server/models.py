@@ -25,6 +25,7 @@ log = logging.getLogger("model_server")
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+FLOAT64: np.dtype[Any] = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class LoadedModel:
     n_features: int | None
     predict: Callable[[Matrix], list[Any]]
     runs_on: str = "cpu"  # ONNX: the onnxruntime execution provider that runs it
+    # What the model computes in: inputs beyond its range are refused (model_server.tensors).
+    input_dtype: np.dtype[Any] = FLOAT64
+    # Tensor names the Open Inference Protocol (/v2) reports for the input and the predictions.
+    input_name: str = "input-0"
+    output_name: str = "predict"
 
 
 class ModelLoadError(RuntimeError):
@@ -134,7 +140,15 @@ def _load_onnx(path: Path) -> LoadedModel:
         values: list[Any] = np.asarray(result).tolist()
         return values
 
-    return LoadedModel(Framework.ONNX, n_features, predict, running)
+    return LoadedModel(
+        Framework.ONNX,
+        n_features,
+        predict,
+        input_dtype=np.dtype(dtype),
+        input_name=tensor.name,
+        output_name=output_name,
+        runs_on=running,
+    )
 
 
 # ---- gradient-boosted trees: a classifier answers its likeliest class, as sklearn and ONNX do ----
@@ -186,7 +200,13 @@ def _load_xgboost(path: Path) -> LoadedModel:
     def predict(rows: Matrix) -> list[Any]:
         return answer(booster.inplace_predict(rows))
 
-    return LoadedModel(Framework.XGBOOST, booster.num_features() or None, predict)
+    # XGBoost computes in float32: values beyond its range are refused, not predicted.
+    return LoadedModel(
+        Framework.XGBOOST,
+        booster.num_features() or None,
+        predict,
+        input_dtype=np.dtype(np.float32),
+    )
 
 
 def _load_lightgbm(path: Path) -> LoadedModel:

@@ -215,6 +215,6 @@ def test_requirements_for_a_gpu_image_add_nothing_to_a_cpu_image() -> None:
     cpu = pins(requirements_for(Framework.ONNX))
     gpu = pins(requirements_for(Framework.ONNX, gpu=True))
     shared = set(cpu) & set(gpu)
-    assert {"numpy", "protobuf", "flatbuffers", "packaging", "uvicorn"} <= shared
+    assert {"numpy", "protobuf", "flatbuffers", "packaging", "httptools"} <= shared
     for name in shared:
         assert cpu[name] == gpu[name], name  # the same versions wherever both install it

@@ -239,7 +239,7 @@ def test_requirements_are_exact_pins_matching_the_example_model() -> None:
     )
     sklearn = pins(requirements_for(Framework.SKLEARN))
     onnx = pins(requirements_for(Framework.ONNX))
-    for name in ("scikit-learn", "numpy", "joblib", "uvicorn", "httptools", "uvloop"):
+    for name in ("scikit-learn", "numpy", "joblib", "httptools", "uvloop", "prometheus-client"):
         assert sklearn[name] == dev[name], name
     assert onnx["onnxruntime"] == dev["onnxruntime"]
     assert "scikit-learn" not in onnx

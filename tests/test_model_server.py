@@ -1,16 +1,13 @@
-"""The reference model server without Docker: settings, CPU detection, input validation, the ASGI
-app driven directly, and the real process (several workers, SIGTERM) on a loopback port."""
+"""The reference model server's parts without Docker: settings, CPU detection, input validation,
+typed tensors, logging, and the app served by a worker in a thread over real HTTP. The whole
+process is tested in test_server_lifecycle.py, attacks in test_server_bad_clients.py, the Open
+Inference Protocol with a real client in test_open_inference.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import signal
+import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,15 +18,17 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
 
-from model_server.app import ModelApp, inline_rows
+from model_server.app import inline_rows
 from model_server.config import ConfigError, Framework, load_config
 from model_server.cpus import cgroup_cpu_limit, default_workers
-from model_server.metrics import Metrics
+from model_server.logs import LOG_FORMAT, LineFormatter, RateLimit
 from model_server.models import LoadedModel, ModelLoadError, load_model
+from model_server.tensors import TensorError, check_fits, decode_binary, decode_json, encode_binary
 from model_server.validation import BadRequestError, parse_instances
 from tests.harness import PROJECT_DIR
+from tests.inprocess import make_app, serving
+from tests.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
@@ -46,7 +45,12 @@ def test_config_defaults_and_framework_from_the_suffix() -> None:
     assert (config.host, config.port, config.workers) == ("0.0.0.0", 8080, 2)
     assert config.graceful_timeout == 20
     assert config.drain_seconds == 3
-    assert config.shutdown_budget == 16
+    assert config.exit_margin == 0.5
+    assert (config.max_request_line_bytes, config.max_header_bytes) == (8192, 16384)
+    assert (config.header_timeout, config.body_timeout, config.keepalive_timeout) == (10, 30, 75)
+    assert config.max_connections == 1000
+    assert config.log_level == "info"
+    assert load_config({"MODEL_PATH": "m.onnx", "LOG_LEVEL": "DEBUG"}).log_level == "debug"
     assert load_config({"MODEL_PATH": "m.onnx"}).framework is Framework.ONNX
     explicit = {"MODEL_PATH": "m.bin", "MODEL_FRAMEWORK": "onnx"}
     assert load_config(explicit).framework is Framework.ONNX
@@ -58,9 +62,15 @@ def test_config_defaults_and_framework_from_the_suffix() -> None:
         ({}, "MODEL_PATH is not set"),
         ({"MODEL_PATH": "m.bin"}, "cannot tell the framework from the suffix"),
         ({"MODEL_PATH": "m.onnx", "MODEL_FRAMEWORK": "torch"}, "expected one of sklearn, onnx"),
-        ({"MODEL_PATH": "m.onnx", "PORT": "http"}, "PORT='http': expected a number from 1"),
+        ({"MODEL_PATH": "m.onnx", "PORT": "http"}, "PORT='http': expected a whole number from 1"),
+        ({"MODEL_PATH": "m.onnx", "PORT": "1e3"}, "PORT='1e3': expected a whole number"),
         ({"MODEL_PATH": "m.onnx", "WORKERS": "1.5"}, "WORKERS='1.5': expected a whole number"),
-        ({"MODEL_PATH": "m.onnx", "WORKERS": "0"}, "WORKERS='0': expected a number from 1 to 256"),
+        ({"MODEL_PATH": "m.onnx", "WORKERS": "2_0"}, "WORKERS='2_0': expected a whole number"),
+        ({"MODEL_PATH": "m.onnx", "WORKERS": " 2"}, "WORKERS=' 2': expected a whole number"),
+        ({"MODEL_PATH": "m.onnx", "WORKERS": "0"}, "WORKERS='0': expected a whole number from 1"),
+        ({"MODEL_PATH": "m.onnx", "DRAIN_SECONDS": "nan"}, "DRAIN_SECONDS='nan': expected a"),
+        ({"MODEL_PATH": "m.onnx", "LOG_LEVEL": "bogus"}, "LOG_LEVEL='bogus': expected one of"),
+        ({"MODEL_PATH": "m.onnx", "MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS='0': expected a"),
         (
             {"MODEL_PATH": "m.onnx", "GRACEFUL_TIMEOUT": "5", "DRAIN_SECONDS": "5"},
             "DRAIN_SECONDS=5: expected less than GRACEFUL_TIMEOUT=5",
@@ -161,6 +171,10 @@ def test_both_loaders_predict_like_the_training_run() -> None:
         model = load_model(framework, path)
         assert model.n_features == 4
         assert model.predict(sample) == IRIS_META["sample_predictions"], framework
+    # What each computes in: the server refuses inputs beyond that range.
+    assert load_model(Framework.SKLEARN, IRIS_JOBLIB).input_dtype == np.float64
+    onnx = load_model(Framework.ONNX, IRIS_ONNX)
+    assert (onnx.input_dtype, onnx.input_name, onnx.output_name) == (np.float32, "input", "label")
 
 
 def test_a_missing_or_wrong_artifact_fails_to_load(tmp_path: Path) -> None:
@@ -187,322 +201,231 @@ def test_small_predictions_run_inline_and_slow_ones_do_not() -> None:
     assert inline_rows(LoadedModel(Framework.SKLEARN, 4, slow_predict)) == 0
 
 
-# --- the ASGI app -------------------------------------------------------------------------------
+# --- typed tensors (the Open Inference Protocol's datatypes) ----------------------------------
 
 
-class Client:
-    """Calls the ASGI app in-process, as uvicorn would."""
-
-    def __init__(self, app: ModelApp) -> None:
-        self.app = app
-
-    async def start(self) -> None:
-        messages = [{"type": "lifespan.startup"}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop()
-            await asyncio.sleep(3600)
-            return {}
-
-        async def send(message: dict[str, Any]) -> None:
-            assert message["type"] == "lifespan.startup.complete"
-
-        self.lifespan = asyncio.get_running_loop().create_task(self.app(
-            {"type": "lifespan"}, receive, send
-        ))  # fmt: skip
-        while self.app.state.loader_task is None:
-            await asyncio.sleep(0.001)
-
-    async def request(
-        self, method: str, path: str, body: bytes = b"", chunks: int = 1
-    ) -> tuple[int, dict[str, str], bytes]:
-        size = max(1, len(body) // chunks)
-        parts = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            part = parts.pop(0)
-            return {"type": "http.request", "body": part, "more_body": bool(parts)}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {"type": "http", "method": method, "path": path, "headers": []}
-        await self.app(scope, receive, send)
-        start, payload = sent
-        headers = {k.decode(): v.decode() for k, v in start["headers"]}
-        return start["status"], headers, payload["body"]
-
-
-def run_async(coroutine: Any) -> None:
-    """asyncio.run in a thread of its own: asyncio.run in the main thread leaves it without an
-    event loop, and Pulumi's recorder (later tests) needs the main thread's default loop."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread
-            errors.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
-def make_app(env: dict[str, str] | None = None, loader: Any = None) -> ModelApp:
-    config = load_config(
-        {
-            "MODEL_PATH": str(IRIS_JOBLIB),
-            "MODEL_NAME": "iris",
-            "MODEL_VERSION": "1.0.0",
-            **(env or {}),
-        }
-    )
-    return ModelApp(config, Metrics("iris", CollectorRegistry()), loader)
-
-
-def test_routes_probes_predictions_and_metrics() -> None:
-    async def scenario() -> None:
-        gate = asyncio.Event()
-        real = load_model(Framework.SKLEARN, IRIS_JOBLIB)
-
-        def loader(config: Any) -> LoadedModel:
-            asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
-            return real
-
-        loop = asyncio.get_running_loop()
-        app = make_app(loader=loader)
-        client = Client(app)
-        await client.start()
-        # Loading: alive, not ready, predictions refused.
-        assert (await client.request("GET", "/healthz"))[0] == 200
-        assert (await client.request("GET", "/readyz"))[:3:2] == (503, b"loading model")
-        body = json.dumps({"instances": IRIS_META["sample"]}).encode()
-        assert (await client.request("POST", "/predict", body))[0] == 503
-        gate.set()
-        assert app.state.loader_task is not None
-        await app.state.loader_task
-        assert (await client.request("GET", "/readyz"))[0] == 200
-
-        status, headers, payload = await client.request("POST", "/predict", body, chunks=3)
-        assert status == 200
-        assert headers["content-type"] == "application/json"
-        assert json.loads(payload) == {
-            "predictions": IRIS_META["sample_predictions"],
-            "model": "iris",
-            "version": "1.0.0",
-        }
-        status, _, payload = await client.request("POST", "/predict", b'{"instances": [[1]]}')
-        assert status == 400
-        assert json.loads(payload) == {"error": "instances[0] has 1 features; the model expects 4"}
-        status, headers, _ = await client.request("GET", "/predict")
-        assert status == 405
-        assert headers["allow"] == "POST"
-        assert (await client.request("GET", "/nope"))[0] == 404
-        big = b'{"instances": [' + b"[1,2,3,4]," * 200_000 + b"[1,2,3,4]]}"
-        assert (await client.request("POST", "/predict", big, chunks=50))[0] == 413
-
-        status, headers, text = await client.request("GET", "/metrics")
-        assert status == 200
-        assert headers["content-type"].startswith("text/plain")
-        metrics = text.decode()
-        assert 'mlstack_requests_total{code="200",model="iris",route="predict"} 1.0' in metrics
-        assert 'mlstack_requests_total{code="400",model="iris",route="predict"} 1.0' in metrics
-        assert 'mlstack_requests_total{code="404",model="iris",route="other"} 1.0' in metrics
-        assert (
-            'mlstack_request_duration_seconds_bucket{le="0.005",model="iris",route="predict"}'
-            in metrics
-        )
-        assert 'mlstack_requests_in_flight{model="iris"} 1.0' in metrics  # the scrape itself
-
-        # Draining: not ready, still serving, and asking clients to reconnect elsewhere.
-        app.state.draining = True
-        status, headers, _ = await client.request("GET", "/readyz")
-        assert (status, headers["connection"]) == (503, "close")
-        assert (await client.request("POST", "/predict", body))[0] == 200
-        client.lifespan.cancel()
-
-    run_async(scenario())
-
-
-def test_a_failed_load_is_recorded_for_the_server_to_exit() -> None:
-    async def scenario() -> None:
-        def loader(config: Any) -> LoadedModel:
-            raise ModelLoadError("broken artifact")
-
-        app = make_app(loader=loader)
-        client = Client(app)
-        await client.start()
-        assert app.state.loader_task is not None
-        await app.state.loader_task
-        assert isinstance(app.state.failure, ModelLoadError)
-        assert (await client.request("GET", "/readyz"))[0] == 503
-        client.lifespan.cancel()
-
-    run_async(scenario())
-
-
-# --- the real process ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def start_server(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    """The server in its own process group; its output piped, or written to `log`."""
-    full = {**os.environ, "HOST": "127.0.0.1", **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "model_server"],
-        env=full,
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE if log is None else log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: cleanup reaches the workers too
-    )
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Kill the server and every worker it started, whatever state the test left them in."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.communicate(timeout=30)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0].decode()
-        try:
-            if get(f"{base}/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server not ready in time")
-
-
-def test_several_workers_share_the_port_aggregate_metrics_and_drain_on_sigterm(
-    tmp_path: Path,
-) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = start_server(
-        {
-            "MODEL_PATH": str(IRIS_JOBLIB),
-            "PORT": str(port),
-            "WORKERS": "2",
-            "DRAIN_SECONDS": "1",
-            "GRACEFUL_TIMEOUT": "5",
-        },
-        log := tmp_path / "server.log",
-    )
-    try:
-        wait_ready(base, process)
-        # Ready means one worker serves; wait for both (a loading worker has nothing to drain).
-        deadline = time.monotonic() + 30
-        while log.read_text().count("loaded from") < 2:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        body = json.dumps({"instances": IRIS_META["sample"]}).encode()
-        for _ in range(20):  # new connection each time: the kernel spreads them over workers
-            status, payload = get(f"{base}/predict", body)
-            assert status == 200
-            assert json.loads(payload)["predictions"] == IRIS_META["sample_predictions"]
-        metrics = get(f"{base}/metrics")[1].decode()
-        # Multi-process mode: one total across both workers.
-        assert 'mlstack_requests_total{code="200",model="iris",route="predict"} 20.0' in metrics
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        assert get(f"{base}/readyz") == (503, b"draining")
-        assert get(f"{base}/predict", body)[0] == 200  # still serving while draining
-        process.wait(timeout=10)
-        output = log.read_text()
-        assert process.returncode == 0, output
-        assert time.monotonic() - started < 5
-        assert output.count("draining for 1.0 s") == 2, output
-    finally:
-        stop_group(process)
-
-
-def test_workers_accept_no_request_before_they_can_predict() -> None:
-    # Workers share one socket: a request must never reach a worker still loading the model
-    # (the pod is ready as soon as any worker is). It waits in the backlog instead.
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = start_server({"MODEL_PATH": str(IRIS_JOBLIB), "PORT": str(port), "WORKERS": "2"})
-    body = json.dumps({"instances": IRIS_META["sample"]}).encode()
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    statuses: list[int] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(statuses) < 10:
-            assert time.monotonic() < deadline, f"answers so far: {statuses}"
-            assert process.poll() is None, process.communicate()[0].decode()
-            request = urllib.request.Request(f"{base}/predict", data=body, method="POST")
-            try:
-                with opener.open(request, timeout=30) as response:
-                    statuses.append(response.status)
-            except urllib.error.HTTPError as error:
-                statuses.append(error.code)
-            except urllib.error.URLError:  # not bound yet
-                time.sleep(0.02)
-        assert statuses == [200] * 10
-    finally:
-        stop_group(process)
-
-
-def test_workers_whose_supervisor_dies_drain_and_exit() -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {"MODEL_PATH": str(IRIS_JOBLIB), "PORT": str(port), "WORKERS": "2"}
-    process = start_server({**env, "DRAIN_SECONDS": "1", "GRACEFUL_TIMEOUT": "5"})
-    try:
-        wait_ready(base, process)
-        process.kill()  # the supervisor only: its workers are orphaned
-        process.wait(timeout=10)
-        # The pipe closes once no process holds it: every orphaned worker has exited.
-        output = process.communicate(timeout=15)[0].decode()
-        assert output.count("draining for 1.0 s") == 2, output
-        with pytest.raises(urllib.error.URLError, match="Connection refused"):
-            get(f"{base}/readyz")
-    finally:
-        stop_group(process)
+def test_json_tensors_decode_flat_or_nested_with_their_datatype() -> None:
+    flat = decode_json("x", "FP32", [2, 2], [1, 2.5, 3, 4])
+    assert (flat.dtype, flat.shape, flat.tolist()) == (np.float32, (2, 2), [[1, 2.5], [3, 4]])
+    nested = decode_json("x", "INT64", [2, 2], [[1, 2], [3, 4]])
+    assert (nested.dtype, nested.tolist()) == (np.int64, [[1, 2], [3, 4]])
+    assert decode_json("x", "BOOL", [2], [True, False]).tolist() == [True, False]
+    assert decode_json("x", "BYTES", [1], ["setosa"]).tolist() == [b"setosa"]
 
 
 @pytest.mark.parametrize(
-    ("env", "code", "message"),
+    ("datatype", "shape", "data", "message"),
     [
-        ({"MODEL_PATH": "/nonexistent/model.joblib"}, 3, "does not exist or is not a file"),
-        ({"MODEL_PATH": str(IRIS_JOBLIB), "WORKERS": "many"}, 2, "WORKERS='many'"),
-        (
-            {"MODEL_PATH": "/nonexistent/model.joblib", "WORKERS": "2"},
-            3,
-            "could not load the model",
-        ),
+        ("FP32", [1, 2], [1, 1e300], "1e+300 is out of range for FP32"),
+        ("FP64", [1, 2], [1, 1e999], "NaN or infinity is not a valid input"),
+        ("INT32", [2], [1, 2**40], "1099511627776 is out of range for INT32"),
+        ("INT64", [1], [2**70], "out of range for INT64"),
+        ("UINT8", [1], [-1], "-1 is out of range for UINT8"),
+        ("FP32", [2], [1, True], "element 1 is a boolean; FP32 expects a number"),
+        ("INT64", [2], [1, 2.5], "element 1 is float; INT64 expects an integer"),
+        ("FP64", [2], [1, "2"], "element 1 is a string; FP64 expects a number"),
+        ("BOOL", [1], [1], "element 0 is int; BOOL expects true or false"),
+        ("FP64", [2, 2], [1, 2, 3], "data is neither 4 flat values nor nested to shape [2, 2]"),
+        ("FP64", [2, 2], [[1, 2], [3]], "data has 3 values; shape [2, 2] needs 4"),
+        ("FP64", [2, 2], [[1, 2]], "dimension 0 has 1 items, expected 2"),
+        ("FP128", [1], [1], "datatype 'FP128' is not one of BOOL"),
+        ("FP64", [1], {"a": 1}, "data must be a list, got an object"),
     ],
 )
-def test_the_process_exits_non_zero_when_it_cannot_serve(
-    env: dict[str, str], code: int, message: str
+def test_json_tensors_refuse_values_their_datatype_cannot_hold(
+    datatype: str, shape: list[int], data: Any, message: str
 ) -> None:
-    process = start_server({"PORT": str(free_port()), **env})
-    output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == code, output
-    assert message in output
+    with pytest.raises(TensorError) as info:
+        decode_json("x", datatype, shape, data)
+    assert message in str(info.value)
+    assert "input 'x'" in str(info.value)
+
+
+def test_binary_tensors_round_trip_and_are_checked() -> None:
+    values = np.asarray([[1.5, -2.0], [3.0, 4.25]], dtype=np.float32)
+    decoded = decode_binary("x", "FP32", [2, 2], encode_binary(values))
+    assert decoded.dtype == np.float32
+    assert decoded.tolist() == values.tolist()
+    labels = np.asarray(["setosa", "virginica"], dtype=object)
+    assert decode_binary("x", "BYTES", [2], encode_binary(labels)).tolist() == [
+        b"setosa", b"virginica"
+    ]  # fmt: skip
+    with pytest.raises(TensorError, match="12 bytes of binary data; shape"):
+        decode_binary("x", "FP32", [2, 2], b"\0" * 12)
+    with pytest.raises(TensorError, match="NaN or infinity in FP32 data"):
+        decode_binary("x", "FP32", [1], np.asarray([np.inf], dtype=np.float32).tobytes())
+
+
+def test_values_beyond_the_models_float_range_are_refused() -> None:
+    rows = np.asarray([[1.0, 3.5e38]])
+    check_fits(rows, np.dtype(np.float64), "instances")  # fits a float64 model
+    with pytest.raises(TensorError, match=r"3.5e\+38 is out of range for the model's input \(FP32"):
+        check_fits(rows, np.dtype(np.float32), "instances")
+    check_fits(np.asarray([[3.4e38]]), np.dtype(np.float32), "instances")
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def test_every_log_line_has_a_timestamp_and_the_process_id() -> None:
+    formatter = LineFormatter(LOG_FORMAT)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        record = logging.LogRecord("model_server", logging.ERROR, __file__, 1, "two\nlines", (),
+                                   __import__("sys").exc_info())  # fmt: skip
+    lines = formatter.format(record).splitlines()
+    assert len(lines) > 3  # the message's second line and the traceback
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    assert lines[-1].endswith("RuntimeError: boom")
+
+
+def test_the_rate_limit_drops_a_flood_and_reports_it() -> None:
+    limit = RateLimit(burst=2, period=0.2)
+    assert [limit.allow("x")[0] for _ in range(5)] == [True, True, False, False, False]
+    assert limit.allow("y") == (True, 0)  # kinds are limited apart
+    time.sleep(0.25)
+    assert limit.allow("x") == (True, 3)  # the next message says how many were dropped
+
+
+# --- the app over HTTP (a worker in a thread) ---------------------------------------------------
+
+
+def test_routes_probes_predictions_and_metrics() -> None:
+    gate = threading.Event()
+    real = load_model(Framework.SKLEARN, IRIS_JOBLIB)
+
+    def loader(config: Any) -> LoadedModel:
+        assert gate.wait(30)
+        return real
+
+    app = make_app(loader=loader)
+    with serving(app) as (base, _):
+        # Loading: alive, not ready, predictions refused.
+        assert http(f"{base}/healthz") == (200, b"ok")
+        assert http(f"{base}/readyz") == (503, b"loading model")
+        body = json.dumps({"instances": IRIS_META["sample"]}).encode()
+        status, payload = http(f"{base}/predict", body)
+        assert (status, json.loads(payload)) == (503, {"error": "model not loaded yet"})
+        assert http(f"{base}/v2/health/ready")[0] == 400  # the protocol: 4xx means false
+        gate.set()
+        deadline = time.monotonic() + 30
+        while http(f"{base}/readyz")[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        status, payload = http(f"{base}/predict", body)
+        assert (status, json.loads(payload)) == (200, {
+            "predictions": IRIS_META["sample_predictions"], "model": "iris", "version": "1.0.0",
+        })  # fmt: skip
+        status, payload = http(f"{base}/predict", b'{"instances": [[1]]}')
+        assert (status, json.loads(payload)) == (
+            400, {"error": "instances[0] has 1 features; the model expects 4"}
+        )  # fmt: skip
+        status, payload = http(f"{base}/predict", method="GET")
+        assert status == 405
+        assert json.loads(payload) == {"error": "GET is not allowed here; use POST"}
+        assert http(f"{base}/nope")[0] == 404
+        assert http(f"{base}/v2/models/iris/explain", ROW)[0] == 404
+        big = b'{"instances": [' + b"[1,2,3,4]," * 200_000 + b"[1,2,3,4]]}"
+        assert http(f"{base}/predict", big)[0] == 413
+
+        status, metrics = http(f"{base}/metrics")
+        text = metrics.decode()
+        assert status == 200
+        assert 'mlstack_requests_total{code="200",model="iris",route="predict"} 1.0' in text
+        assert 'mlstack_requests_total{code="400",model="iris",route="predict"} 1.0' in text
+        assert 'mlstack_requests_total{code="405",model="iris",route="predict"} 1.0' in text
+        assert 'mlstack_requests_total{code="404",model="iris",route="other"} 2.0' in text
+        assert 'mlstack_requests_total{code="413",model="iris",route="predict"} 1.0' in text
+        assert (
+            'mlstack_request_duration_seconds_bucket{le="0.005",model="iris",route="predict"}'
+            in text
+        )
+        # The 413 was refused by the HTTP layer before the body: no latency observed for it.
+        assert 'mlstack_request_duration_seconds_count{model="iris",route="predict"} 4.0' in text
+        assert 'mlstack_requests_in_flight{model="iris"} 1.0' in text  # the scrape itself
+        assert 'mlstack_connections{model="iris"} ' in text  # this one, and lingering ones
+
+        # Draining: not ready, still serving, and asking clients to reconnect elsewhere.
+        app.state.draining = True
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.HTTPError) as info:
+            opener.open(f"{base}/readyz", timeout=5)
+        assert (info.value.code, info.value.headers["connection"]) == (503, "close")
+        assert http(f"{base}/predict", body)[0] == 200
+
+
+def test_a_failed_load_stops_the_worker_with_exit_code_3() -> None:
+    def loader(config: Any) -> LoadedModel:
+        raise ModelLoadError("broken artifact")
+
+    app = make_app(loader=loader)
+    with serving(app) as (_, worker):
+        deadline = time.monotonic() + 10
+        while worker.exit_code != 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert isinstance(app.state.failure, ModelLoadError)
+
+
+def test_large_batches_predict_off_the_event_loop_so_probes_answer() -> None:
+    real = load_model(Framework.SKLEARN, IRIS_JOBLIB)
+    started = threading.Event()
+
+    def slow(rows: Any) -> list[Any]:
+        if len(rows) > 1:
+            started.set()
+            time.sleep(1.0)
+        return real.predict(rows)
+
+    app = make_app(loader=lambda config: LoadedModel(Framework.SKLEARN, 4, slow))
+    with serving(app) as (base, _):
+        deadline = time.monotonic() + 30
+        while http(f"{base}/readyz")[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        app.state.inline_rows = 2  # calibration is tested above; a 3-row batch goes to a thread
+        answers: list[int] = []
+        batch = json.dumps({"instances": IRIS_META["sample"]}).encode()
+        thread = threading.Thread(target=lambda: answers.append(http(f"{base}/predict", batch)[0]))
+        thread.start()
+        assert started.wait(10)
+        began = time.monotonic()
+        assert http(f"{base}/healthz") == (200, b"ok")
+        assert time.monotonic() - began < 0.5  # answered while the batch is predicted
+        thread.join(10)
+        assert answers == [200]
+
+
+def test_pipelined_chunked_and_http10_requests() -> None:
+    app = make_app()
+    with serving(app) as (base, _):
+        deadline = time.monotonic() + 30
+        while http(f"{base}/readyz")[0] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        port = int(base.rsplit(":", 1)[1])
+        chunked = (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (10, ROW[:10])
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(ROW) - 10, ROW[10:])
+        )
+        last = chunked.replace(b"Host: x", b"Host: x\r\nConnection: close")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            # Three requests in one write: answered in order on the same connection.
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + chunked + last)
+            stream = read_response(sock)
+        answers = [b"HTTP/1.1 " + part for part in stream.split(b"HTTP/1.1 ")[1:]]
+        assert [status_of(answer) for answer in answers] == [200, 200, 200]
+        assert answers[0].endswith(b"\r\n\r\nok")
+        assert answers[2].endswith(b'{"predictions":[2],"model":"iris","version":"1.0.0"}')
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            answer = read_one(sock)
+            assert b"connection: keep-alive" in answer.lower()
+            sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 200 OK")  # then closed
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert status_of(read_response(sock)) == 400
