@@ -237,6 +237,114 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
     typer.echo(f"{environment}: no violations ({checked(recording)})")
 
 
+@app.command("plan")
+def plan_command(
+    environment: Environment,
+    load: Annotated[
+        str | None,
+        typer.Option(
+            help="Offered load: step:from=..,to=..,at=..,duration=.. | ramp:from=..,to=..,"
+            "over=..,hold=.. | spike:base=..,peak=..,at=..,for=.. | diurnal:min=..,max=..,"
+            "period=.. | csv:FILE (req/s; durations 90s, 10m, 2h)."
+        ),
+    ] = None,
+    p99_ms: Annotated[float, typer.Option("--p99-ms", help="The p99 latency target.")] = 100.0,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Plan (or measure) only this model. Repeatable.")
+    ] = None,
+    node_cpu: Annotated[
+        str | None, typer.Option(help="Allocatable CPU of one node (default: the size's).")
+    ] = None,
+    node_memory: Annotated[
+        str | None, typer.Option(help="Allocatable memory of one node (default: the size's).")
+    ] = None,
+    node_provision_seconds: Annotated[
+        float,
+        typer.Option(help="Scale-up request to a schedulable node (default: GCE's typical)."),
+    ] = 210.0,
+    image_pull_seconds: Annotated[
+        float, typer.Option(help="Image pull on a node that has not pulled it yet.")
+    ] = 0.0,
+    max_age_days: Annotated[
+        float, typer.Option(help="Capacity figures older than this are reported stale.")
+    ] = 90.0,
+    budget: Annotated[
+        float, typer.Option(help="Share of requests that may fall short of the target, in %.")
+    ] = 1.0,
+    plot: Annotated[Path | None, typer.Option(help="Write the plan as a PNG here.")] = None,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure",
+            help="Measure each model's per-replica capacity from its image (needs Docker) "
+            "and write it to the capacity file, instead of planning.",
+        ),
+    ] = False,
+    base_image: Annotated[
+        str | None, typer.Option(help="--measure: build on this base image.")
+    ] = None,
+    ca_bundle: Annotated[
+        str | None, typer.Option(help="--measure: extra CA bundle for pip during the build.")
+    ] = None,
+    request: Annotated[
+        Path | None, typer.Option(help="--measure: a POST /predict body (JSON) to send.")
+    ] = None,
+    step_seconds: Annotated[float, typer.Option(help="--measure: seconds per rate.")] = 5.0,
+    start_rps: Annotated[float, typer.Option(help="--measure: the first rate.")] = 25.0,
+    capacity_file: Annotated[
+        Path, typer.Option(help="Capacity figures, relative to the project.")
+    ] = Path("stacks/capacity.yaml"),
+    project: ProjectDir = Path("."),
+) -> None:
+    """How the stack scales under load: replicas, nodes, p99 and unserved load over time."""
+    from mlstack.plan import command as planning
+    from mlstack.plan.measure import Sweep
+
+    with reported():
+        directory = open_project(project)
+        require_stack(directory, environment)
+        if measure:
+            planning.measure_stack(
+                directory,
+                environment,
+                planning.MeasureOptions(
+                    models=model or [],
+                    base_image=base_image,
+                    ca_bundle=ca_bundle,
+                    request=request,
+                    sweep=Sweep(start_rps=start_rps, step_seconds=step_seconds),
+                    capacity_file=capacity_file,
+                ),
+                echo=typer.echo,
+            )
+            return
+        if load is None:
+            raise CliError("mlstack plan needs --load (or --measure); e.g. --load "
+                           "step:from=200,to=2400,at=2m,duration=20m")
+        result = planning.plan(
+            directory,
+            environment,
+            planning.PlanOptions(
+                load=load,
+                p99_ms=p99_ms,
+                models=model or [],
+                node_cpu=node_cpu,
+                node_memory=node_memory,
+                provision_seconds=node_provision_seconds,
+                image_pull_seconds=image_pull_seconds,
+                max_age_days=max_age_days,
+                budget=budget / 100,
+                plot=plot,
+                capacity_file=capacity_file,
+            ),
+        )
+    typer.echo(result.report.text(), nl=False)
+    if plot is not None:
+        typer.echo(f"plot: {plot}")
+    if not result.report.holds:
+        raise typer.Exit(code=FINDINGS)
+
+
 @app.command()
 def reference(
     write: Annotated[bool, typer.Option(help="Update the block in README.md.")] = False,

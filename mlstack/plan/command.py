@@ -1,0 +1,225 @@
+"""`mlstack plan ENV`: measure capacity, or simulate the stack under a load profile.
+
+The CLI (mlstack/cli.py) parses options into PlanOptions / MeasureOptions and calls plan() or
+measure_stack(); errors are CliError lines (exit 2), a plan whose target does not hold exits 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.settings import SettingsError, StackSettings, load_settings
+from components.settings.quantities import byte_count, cpu_millis
+from mlstack.errors import CliError
+from mlstack.loadtest.container import Limits
+from mlstack.offline import Recording
+from mlstack.plan import capacity as store
+from mlstack.plan import inputs, report, simulate
+from mlstack.plan.measure import MeasureError, Sweep, recorded_context, sample_request
+from mlstack.plan.profiles import ProfileError, parse
+from mlstack.project import record_stack
+from mlstack.stackfile import read_stack_config
+
+# kubernetes/autoscaler cluster-autoscaler/FAQ.md ("How fast is HPA when combined with CA?", at
+# 55c37cd5eb550756c5ccc5a89e9068d77797e575): "on GCE it usually takes 3 to 4 minutes from CA
+# request to when pods can be scheduled on newly created nodes". The FAQ gives no figure for the
+# other providers; the midpoint serves for all of them until --node-provision-seconds says else.
+DEFAULT_PROVISION_SECONDS = 210.0
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    load: str
+    p99_ms: float
+    models: Sequence[str]
+    node_cpu: str | None
+    node_memory: str | None
+    provision_seconds: float
+    image_pull_seconds: float
+    max_age_days: float
+    budget: float
+    plot: Path | None
+    capacity_file: Path
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    models: Sequence[str]
+    base_image: str | None
+    ca_bundle: str | None
+    request: Path | None
+    sweep: Sweep
+    capacity_file: Path
+
+
+def stack_settings(project: Path, environment: str) -> StackSettings:
+    config = read_stack_config(project, environment)
+    raw = {k.split(":", 1)[1]: v for k, v in config.values.items() if k.startswith("mlstack:")}
+    try:
+        return load_settings(raw, environment=environment, project_dir=project)
+    except SettingsError as error:
+        raise CliError(*str(error).splitlines()) from None
+
+
+def _selected(settings: StackSettings, names: Sequence[str]) -> list[str]:
+    known = [m.name for m in settings.models]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise CliError(
+            f"--model {', '.join(unknown)}: not a model of {settings.source}; "
+            f"its models: {', '.join(known)}"
+        )
+    return list(names) or known
+
+
+def measure_command(environment: str) -> str:
+    return f"mlstack plan {environment} --measure"
+
+
+def measure_stack(
+    project: Path, environment: str, options: MeasureOptions, echo: Callable[[str], None]
+) -> list[store.Capacity]:
+    from mlstack.plan.measure import measure
+
+    settings = stack_settings(project, environment)
+    image: dict[str, str] = {}
+    if options.base_image:
+        image["baseImage"] = options.base_image
+    if options.ca_bundle:
+        image["caBundle"] = options.ca_bundle
+    recording = record_stack(project, environment, config={"mlstack:image": image} if image else None)
+    measured = []
+    for model in settings.models:
+        if model.name not in _selected(settings, options.models):
+            continue
+        if options.request is not None:
+            try:
+                body = options.request.read_bytes()
+            except OSError as error:
+                raise CliError(f"--request {options.request}: {error.strerror}") from None
+            described = f"POST /predict, the body of {options.request}"
+        else:
+            try:
+                body, described = sample_request(project, project / model.artifact)
+            except MeasureError as error:
+                raise CliError(str(error)) from None
+        limits = Limits(model.size_name, model.size.resources.cpu.limit, model.size.resources.memory.limit)
+        echo(f"measuring {model.name} at {limits.cpu} CPU / {limits.memory} ({limits.size})")
+        try:
+            entry = measure(
+                recording,
+                model=model.name,
+                framework=model.framework.value,
+                limits=limits,
+                body=body,
+                request=described,
+                command=measure_command(environment),
+                sweep=options.sweep,
+                echo=echo,
+            )
+        except (MeasureError, RuntimeError, TimeoutError, OSError) as error:
+            raise CliError(f"measuring {model.name} failed: {error}") from None
+        store.save(project / options.capacity_file, entry)
+        echo(
+            f"{model.name}: {entry.throughput_at(100):.0f} req/s at p99 <= 100 ms, "
+            f"{entry.saturation_rps:.0f} saturated, startup {entry.startup_seconds:.1f} s; "
+            f"written to {options.capacity_file}"
+        )
+        measured.append(entry)
+    return measured
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    report: report.Report
+    simulation: simulate.Simulation
+
+
+def _allocatable(settings: StackSettings, options: PlanOptions) -> inputs.Resources | None:
+    if settings.orchestrator.value != "kubernetes":
+        return None
+    declared = settings.size.cluster_autoscaling.node_allocatable
+    cpu = options.node_cpu or (declared.cpu if declared else None)
+    memory = options.node_memory or (declared.memory if declared else None)
+    if cpu is None or memory is None:
+        raise CliError(
+            f"{settings.source}: the node group's allocatable resources are unknown: set "
+            "clusterAutoscaling.nodeAllocatable in mlstack:overrides (e.g. "
+            '{cpu: "3920m", memory: 14Gi}) or pass --node-cpu and --node-memory'
+        )
+    try:
+        return inputs.Resources(
+            cpu_millis(cpu), byte_count(memory), declared.gpu if declared else 0
+        )
+    except ValueError as error:
+        raise CliError(f"--node-cpu {cpu} / --node-memory {memory}: {error}") from None
+
+
+def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
+    settings = stack_settings(project, environment)
+    try:
+        profile = parse(options.load, project)
+    except ProfileError as error:
+        raise CliError(str(error)) from None
+    recording: Recording = record_stack(project, environment)
+    try:
+        stack = inputs.read(recording, settings)
+    except inputs.InputError as error:
+        raise CliError(f"{settings.source}: {error}") from None
+    selected = _selected(settings, options.models)
+    stack = inputs.StackInput(
+        stack.environment,
+        stack.orchestrator,
+        tuple(m for m in stack.models if m.name in selected),
+        stack.cluster,
+    )
+    try:
+        entries = store.load(project / options.capacity_file)
+    except store.CapacityError as error:
+        raise CliError(str(error)) from None
+    capacities: dict[str, store.Capacity] = {}
+    problems: list[str] = []
+    notes: list[str] = []
+    now = store.now_utc()
+    for model in stack.models:
+        found = store.find(
+            entries,
+            model=model.name,
+            cpu_limit=model.cpu_limit,
+            memory_limit=model.memory_limit,
+            inputs=store.inputs_fingerprint(recorded_context(recording, model.name)),
+            max_age_days=options.max_age_days,
+            now=now,
+            measure_command=measure_command(environment),
+            source=options.capacity_file,
+        )
+        problems.extend(found.problems)
+        notes.extend(found.warnings)
+        if found.capacity is not None:
+            capacities[model.name] = found.capacity
+    if problems:
+        raise CliError(*problems)
+    if stack.cluster is not None and not stack.cluster.deployed:
+        notes.append(
+            "the stack does not deploy cluster-autoscaler; the plan assumes one runs with the "
+            "size's clusterAutoscaling settings"
+        )
+    sim = simulate.run(
+        stack,
+        capacities,
+        profile,
+        simulate.Options(
+            p99_target_ms=options.p99_ms,
+            allocatable=_allocatable(settings, options),
+            provision_seconds=options.provision_seconds,
+            image_pull_seconds=options.image_pull_seconds,
+        ),
+    )
+    result = report.build(sim, budget=options.budget, notes=tuple(notes))
+    if options.plot is not None:
+        from mlstack.plan.plot import write_png
+
+        write_png(sim, options.plot)
+    return PlanResult(result, sim)
