@@ -319,8 +319,10 @@ def plan_command(
             )
             return
         if load is None:
-            raise CliError("mlstack plan needs --load (or --measure); e.g. --load "
-                           "step:from=200,to=2400,at=2m,duration=20m")
+            raise CliError(
+                "mlstack plan needs --load (or --measure); e.g. --load "
+                "step:from=200,to=2400,at=2m,duration=20m"
+            )
         result = planning.plan(
             directory,
             environment,

@@ -83,7 +83,9 @@ class Case:
                 Pod(
                     name=f"test-pod-{i}",
                     phase=(self.phase[i] if self.phase else "Running"),  # type: ignore[arg-type]
-                    ready=(self.readiness[i] if self.readiness and i < len(self.readiness) else True),
+                    ready=(
+                        self.readiness[i] if self.readiness and i < len(self.readiness) else True
+                    ),
                     start_time=self.start[i] if self.start else 0.0,
                     ready_transition_time=0.0,
                     deleting=bool(self.deleting and self.deleting[i]),
@@ -291,7 +293,9 @@ METRIC_CASES = {
 @pytest.mark.parametrize("name", sorted(METRIC_CASES))
 def test_pods_metric_replicas_match_replica_calculator_test_go(name: str) -> None:
     case, utilization = METRIC_CASES[name]
-    result = CALC.metric_replicas(case.current, case.target, case.pods(None), case.pod_metrics(), NOW)
+    result = CALC.metric_replicas(
+        case.current, case.target, case.pods(None), case.pod_metrics(), NOW
+    )
     assert result == (case.expected, utilization)
 
 
@@ -376,7 +380,9 @@ def test_group_pods_matches_test_group_pods(case: tuple) -> None:  # type: ignor
 # ---- horizontal_test.go -------------------------------------------------------------------------
 
 
-def rules(pods: int, pods_period: int, percent: int, percent_period: int, window: int) -> ScalingRules:
+def rules(
+    pods: int, pods_period: int, percent: int, percent_period: int, window: int
+) -> ScalingRules:
     """generateScalingRules."""
     policies = []
     if pods:

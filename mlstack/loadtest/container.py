@@ -114,7 +114,9 @@ class RunningModel:
         cpu = stats.get("cpu_stats", {})
         throttling = cpu.get("throttling_data", {})
         memory = stats.get("memory_stats", {})
-        cache = memory.get("stats", {}).get("inactive_file", memory.get("stats", {}).get("cache", 0))
+        cache = memory.get("stats", {}).get(
+            "inactive_file", memory.get("stats", {}).get("cache", 0)
+        )
         return Usage(
             at=time.monotonic(),
             cpu_seconds=cpu.get("cpu_usage", {}).get("total_usage", 0) / 1e9,
@@ -158,7 +160,7 @@ def run_model(
         labels={"mlstack.dev/purpose": label},
         environment=dict(environment or {}),
         read_only=True,
-        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},
+        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},  # noqa: S108 - in the container
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         nano_cpus=limits.nano_cpus,

@@ -70,7 +70,7 @@ class _Connection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(self.writer.wait_closed(), 1)
         self.reader = self.writer = None
 
@@ -127,7 +127,7 @@ async def _offer(
                     continue
                 try:
                     status = await asyncio.wait_for(connection.exchange(), timeout)
-                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
                     counts["failed"] += 1
                     await connection.close()
                     continue

@@ -66,11 +66,7 @@ def used(pods: Iterable[SimPod], node: SimNode) -> Resources:
 
 
 def fits(request: Resources, free: Resources) -> bool:
-    return (
-        request.cpu_m <= free.cpu_m
-        and request.memory <= free.memory
-        and request.gpu <= free.gpu
-    )
+    return request.cpu_m <= free.cpu_m and request.memory <= free.memory and request.gpu <= free.gpu
 
 
 def free_of(node: SimNode, taken: Resources) -> Resources:
@@ -90,7 +86,10 @@ def utilization(node: SimNode, taken: Resources) -> float:
 
 
 def pods_per_node(allocatable: Resources, request: Resources) -> int:
-    counts = [allocatable.cpu_m // max(1, request.cpu_m), allocatable.memory // max(1, request.memory)]
+    counts = [
+        allocatable.cpu_m // max(1, request.cpu_m),
+        allocatable.memory // max(1, request.memory),
+    ]
     if request.gpu:
         counts.append(allocatable.gpu // request.gpu)
     return int(min(counts))
@@ -182,7 +181,11 @@ class Cluster:
                     free.memory + victim.requests.memory,
                     free.gpu + victim.requests.gpu,
                 )
-            if victims and fits(pod.requests, free) and (best is None or len(victims) < len(best[1])):
+            if (
+                victims
+                and fits(pod.requests, free)
+                and (best is None or len(victims) < len(best[1]))
+            ):
                 best = (node, victims)
         return best
 
@@ -207,9 +210,7 @@ class Cluster:
 
     def _scale_up(self, pending: list[SimPod], live: list[SimPod], now: float) -> None:
         # Room on nodes still being provisioned counts: their pods will land there.
-        bins = [
-            free_of(n, used(live, n)) for n in self.nodes if not n.ready(now)
-        ]
+        bins = [free_of(n, used(live, n)) for n in self.nodes if not n.ready(now)]
         new = 0
         for pod in sorted(pending, key=lambda p: (-p.requests.cpu_m, -p.requests.memory)):
             if not fits(pod.requests, self.allocatable):

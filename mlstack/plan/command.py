@@ -89,7 +89,9 @@ def measure_stack(
         image["baseImage"] = options.base_image
     if options.ca_bundle:
         image["caBundle"] = options.ca_bundle
-    recording = record_stack(project, environment, config={"mlstack:image": image} if image else None)
+    recording = record_stack(
+        project, environment, config={"mlstack:image": image} if image else None
+    )
     measured = []
     for model in settings.models:
         if model.name not in _selected(settings, options.models):
@@ -105,7 +107,9 @@ def measure_stack(
                 body, described = sample_request(project, project / model.artifact)
             except MeasureError as error:
                 raise CliError(str(error)) from None
-        limits = Limits(model.size_name, model.size.resources.cpu.limit, model.size.resources.memory.limit)
+        limits = Limits(
+            model.size_name, model.size.resources.cpu.limit, model.size.resources.memory.limit
+        )
         echo(f"measuring {model.name} at {limits.cpu} CPU / {limits.memory} ({limits.size})")
         try:
             entry = measure(

@@ -123,6 +123,12 @@ def _resources(values: Mapping[str, Any], gpu_name: str) -> Resources:
     )
 
 
+def _bound(values: Mapping[str, Any], gpu_name: str) -> Resources:
+    """A VPA bound, which names only the resources the VPA controls."""
+    filled = {"cpu": values.get("cpu", "1m"), "memory": values.get("memory", "1")}
+    return _resources(filled, gpu_name)
+
+
 def _rules(data: Mapping[str, Any] | None) -> ScalingRules | None:
     if data is None:
         return None
@@ -156,7 +162,8 @@ def hpa_input(spec: Mapping[str, Any]) -> HpaInput:
         if metric["type"] == "Resource":
             metrics.append(
                 MetricTarget(
-                    metric["resource"]["name"], int(metric["resource"]["target"]["averageUtilization"])
+                    metric["resource"]["name"],
+                    int(metric["resource"]["target"]["averageUtilization"]),
                 )
             )
         elif metric["type"] == "Pods":
@@ -195,9 +202,7 @@ def read(recording: Recording, settings: StackSettings) -> StackInput:
     if settings.orchestrator.value == "swarm":
         return _swarm(recording, settings)
     gpu_name = settings.kubernetes.gpu.resource_name
-    priorities = {
-        _name(r): int(r.inputs["value"]) for r in recording.of_type(PRIORITY_CLASS)
-    }
+    priorities = {_name(r): int(r.inputs["value"]) for r in recording.of_type(PRIORITY_CLASS)}
     deployments = {_name(r): r for r in recording.of_type(DEPLOYMENT)}
     hpas = {r.inputs["spec"]["scaleTargetRef"]["name"]: r for r in recording.of_type(HPA)}
     vpas = {r.inputs["spec"]["targetRef"]["name"]: r for r in recording.of_type(VPA)}
@@ -213,13 +218,11 @@ def read(recording: Recording, settings: StackSettings) -> StackInput:
         if model.name in vpas:
             spec = vpas[model.name].inputs["spec"]
             policy = spec["resourcePolicy"]["containerPolicies"][0]
-            full = lambda values: {"cpu": values.get("cpu", "1m"),  # noqa: E731
-                                   "memory": values.get("memory", "1")}  # fmt: skip
             vpa = VpaInput(
                 mode=spec["updatePolicy"]["updateMode"],
                 controlled=tuple(policy["controlledResources"]),
-                min_allowed=_resources(full(policy.get("minAllowed", {})), gpu_name),
-                max_allowed=_resources(full(policy.get("maxAllowed", {})), gpu_name),
+                min_allowed=_bound(policy.get("minAllowed", {}), gpu_name),
+                max_allowed=_bound(policy.get("maxAllowed", {}), gpu_name),
             )
         pdb = pdbs.get(model.name)
         models.append(
@@ -238,7 +241,12 @@ def read(recording: Recording, settings: StackSettings) -> StackInput:
                 swarm_replicas=None,
             )
         )
-    return StackInput(settings.environment, "kubernetes", tuple(models), _cluster(recording, settings, deployments, priorities, gpu_name))
+    return StackInput(
+        settings.environment,
+        "kubernetes",
+        tuple(models),
+        _cluster(recording, settings, deployments, priorities, gpu_name),
+    )
 
 
 def _cluster(
@@ -268,7 +276,9 @@ def _cluster(
         pod = spec["template"]["spec"]
         headroom_replicas = int(spec.get("replicas", 0))
         headroom_resources = _resources(pod["containers"][0]["resources"]["requests"], gpu_name)
-        headroom_priority = priorities.get(pod["priorityClassName"], EXPENDABLE_PODS_PRIORITY_CUTOFF)
+        headroom_priority = priorities.get(
+            pod["priorityClassName"], EXPENDABLE_PODS_PRIORITY_CUTOFF
+        )
     else:
         headroom_replicas, headroom_resources = 0, Resources(0, 0)
         headroom_priority = EXPENDABLE_PODS_PRIORITY_CUTOFF
@@ -305,8 +315,12 @@ def _swarm(recording: Recording, settings: StackSettings) -> StackInput:
                 name=model.name,
                 framework=model.framework.value,
                 size=model.size_name,
-                requests=Resources(cpu_millis(resources.cpu.request), byte_count(resources.memory.request)),
-                limits=Resources(cpu_millis(resources.cpu.limit), byte_count(resources.memory.limit)),
+                requests=Resources(
+                    cpu_millis(resources.cpu.request), byte_count(resources.memory.request)
+                ),
+                limits=Resources(
+                    cpu_millis(resources.cpu.limit), byte_count(resources.memory.limit)
+                ),
                 cpu_limit=resources.cpu.limit,
                 memory_limit=resources.memory.limit,
                 priority=0,

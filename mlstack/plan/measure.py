@@ -59,7 +59,10 @@ def sample_request(project: Path, artifact: Path) -> tuple[bytes, str]:
             'POST /predict body such as {"instances": [[...]]}'
         ) from None
     body = json.dumps({"instances": [sample]}).encode()
-    return body, f"POST /predict, 1 row (the first `sample` row of {described.relative_to(project)})"
+    return (
+        body,
+        f"POST /predict, 1 row (the first `sample` row of {described.relative_to(project)})",
+    )
 
 
 def recorded_context(recording: Recording, model: str) -> Path:

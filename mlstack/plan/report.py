@@ -82,7 +82,9 @@ def _scale_up_story(series: ModelSeries, sim: Simulation) -> str | None:
         return None
     end = next((i for i in range(start, len(series.t)) if series.short[i] == 0), None)
     t0 = series.t[start]
-    chain = [r for r in series.rescales if r[0] >= t0 - 1 and (end is None or r[0] <= series.t[end])]
+    chain = [
+        r for r in series.rescales if r[0] >= t0 - 1 and (end is None or r[0] <= series.t[end])
+    ]
     ups = [r for r in chain if r[2] > r[1]]
     before = series.ready[start]
     if end is None:
@@ -193,7 +195,9 @@ def build(sim: Simulation, *, budget: float, notes: tuple[str, ...] = ()) -> Rep
     if stack.cluster is not None and sim.cluster is not None and sim.options.allocatable:
         alloc = sim.options.allocatable
         config = stack.cluster
-        peak_nodes = max(r + p for r, p in zip(sim.cluster.ready, sim.cluster.provisioning, strict=True))
+        peak_nodes = max(
+            r + p for r, p in zip(sim.cluster.ready, sim.cluster.provisioning, strict=True)
+        )
         shape = f"{alloc.cpu_m}m CPU / {_memory(alloc.memory)}"
         fit = ", ".join(
             f"{config.group_max} nodes of {shape} fit "
@@ -203,11 +207,12 @@ def build(sim: Simulation, *, budget: float, notes: tuple[str, ...] = ()) -> Rep
         )
         cluster_lines.append(
             f"nodes (group {config.node_group}, {config.group_min}..{config.group_max}; "
-            f"cluster-autoscaler {'deployed by the stack' if config.deployed else 'assumed: the stack does not deploy it'}): {fit}"
+            f"cluster-autoscaler {'deployed by the stack' if config.deployed else 'assumed'}): "
+            f"{fit}"
         )
         cluster_lines.append(
             f"  {sim.cluster.ready[0]} nodes at the start, at most {peak_nodes} (ready or "
-            f"provisioning); headroom {config.headroom_replicas} × "
+            f"provisioning); headroom {config.headroom_replicas} x "
             f"{config.headroom.cpu_m}m/{_memory(config.headroom.memory)}; scale-up after a "
             f"{config.scan_interval:.0f} s scan + {sim.options.provision_seconds:.0f} s "
             f"provisioning; scale-down after {config.unneeded_time / 60:.0f} min unneeded "
@@ -215,7 +220,9 @@ def build(sim: Simulation, *, budget: float, notes: tuple[str, ...] = ()) -> Rep
         )
         node_need = _nodes_needed(sim)
         if node_need > config.group_max:
-            reasons.append(f"the peak needs {node_need} nodes; the node group's max is {config.group_max}")
+            reasons.append(
+                f"the peak needs {node_need} nodes; the node group's max is {config.group_max}"
+            )
     return Report(title, notes, verdicts, tuple(cluster_lines), not reasons, tuple(reasons))
 
 
@@ -230,7 +237,8 @@ def _bound(sim: Simulation, name: str) -> int:
 
 def _nodes_needed(sim: Simulation) -> int:
     """Nodes that hold every model's peak need (within its max) plus the headroom."""
-    assert sim.options.allocatable is not None and sim.stack.cluster is not None
+    assert sim.options.allocatable is not None
+    assert sim.stack.cluster is not None
     alloc = sim.options.allocatable
     cpu = memory = 0
     for series in sim.models:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlstack.plan.capacity import Capacity
@@ -34,6 +35,7 @@ from mlstack.plan.profiles import Profile
 from mlstack.plan.vpa import VpaModel
 
 START_LONG_AGO = -86400.0  # pods present at t=0 started a day earlier
+NewPod = Callable[[str, Resources, int, float], SimPod]  # owner, requests, priority, created
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,9 @@ def run(
     return Simulation(stack, profile, options, [m.series for m in models], cluster_series)
 
 
-def _initial_cluster(config: ClusterInput, options: Options, pods: list[SimPod], new_pod) -> Cluster:  # type: ignore[no-untyped-def]
+def _initial_cluster(
+    config: ClusterInput, options: Options, pods: list[SimPod], new_pod: NewPod
+) -> Cluster:
     assert options.allocatable is not None
     cluster = Cluster(config, options.allocatable, options.provision_seconds)
     for _ in range(config.headroom_replicas):
@@ -213,15 +217,22 @@ def _nodes_for(pods: list[SimPod], allocatable: Resources) -> int:
     return len(bins)
 
 
-def _reconcile_owners(config: ClusterInput | None, models: list[_Model], pods: list[SimPod],
-                      new_pod, now: float) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def _reconcile_owners(
+    config: ClusterInput | None,
+    models: list[_Model],
+    pods: list[SimPod],
+    new_pod: NewPod,
+    now: float,
+) -> None:
     """The Deployment controllers: as many live pods as each wants (a pod evicted, preempted
     or drained is replaced by a new, pending one)."""
     for state in models:
         model = state.series.model
         alive = sum(1 for p in pods if p.owner == model.name)
         for _ in range(state.desired - alive):
-            requests = state.vpa.requests_for_new_pod(model.requests) if state.vpa else model.requests
+            requests = (
+                state.vpa.requests_for_new_pod(model.requests) if state.vpa else model.requests
+            )
             new_pod(model.name, requests, model.priority, now)
     if config is not None:
         alive = sum(1 for p in pods if p.headroom)
@@ -250,17 +261,22 @@ def _start_containers(pods: list[SimPod], cluster: Cluster, models: list[_Model]
 def _serve(state: _Model, pods: list[SimPod], offered: float, options: Options, now: float) -> None:
     series, capacity, model = state.series, state.series.capacity, state.series.model
     mine = _owned(state, pods)
-    if model.hpa is None:  # Swarm: the fixed replicas, running throughout
-        ready = model.swarm_replicas or 0
-    else:
-        ready = sum(1 for p in mine if p.ready(now))
+    # Swarm: the fixed replicas, running throughout.
+    fixed = model.swarm_replicas or 0
+    ready = fixed if model.hpa is None else sum(1 for p in mine if p.ready(now))
     per_pod = offered / ready if ready else math.inf
     served = min(offered, ready * capacity.saturation_rps)
     limit_cores = model.limits.cpu_m / 1000
     for pod in mine:
         if pod.running(now):
-            cores = capacity.cores_at(min(per_pod, capacity.saturation_rps)) if pod.ready(now) else capacity.idle_cores
-            state.usage.setdefault(pod.uid, deque(maxlen=int(options.metric_resolution))).append(min(cores, limit_cores))
+            cores = (
+                capacity.cores_at(min(per_pod, capacity.saturation_rps))
+                if pod.ready(now)
+                else capacity.idle_cores
+            )
+            state.usage.setdefault(pod.uid, deque(maxlen=int(options.metric_resolution))).append(
+                min(cores, limit_cores)
+            )
     series.t.append(now)
     series.offered.append(offered)
     series.served.append(served)
@@ -269,7 +285,9 @@ def _serve(state: _Model, pods: list[SimPod], offered: float, options: Options, 
     series.desired.append(state.desired if model.hpa is not None else ready)
     series.ready.append(ready)
     series.pending.append(sum(1 for p in mine if p.node is None))
-    series.memory_request.append(max((p.requests.memory for p in mine), default=model.requests.memory))
+    series.memory_request.append(
+        max((p.requests.memory for p in mine), default=model.requests.memory)
+    )
 
 
 def _scrape(state: _Model, pods: list[SimPod], now: float, options: Options) -> None:
@@ -311,25 +329,35 @@ def _sync_hpa(state: _Model, pods: list[SimPod], calculator: ReplicaCalculator, 
         try:
             if metric.kind == CPU:
                 metrics = {str(u): m for u, m in state.scraped.items()}
-                replicas, _, _ = calculator.resource_replicas(state.desired, metric.target, CPU, view, metrics, now)
+                replicas, _, _ = calculator.resource_replicas(
+                    state.desired, metric.target, CPU, view, metrics, now
+                )
             elif metric.kind == "memory":
                 metrics = {str(u): PodMetric(capacity.memory_bytes * 1000, m.timestamp, m.window)
                            for u, m in state.scraped.items()}  # fmt: skip
-                replicas, _, _ = calculator.resource_replicas(state.desired, metric.target, "memory", view, metrics, now)
+                replicas, _, _ = calculator.resource_replicas(
+                    state.desired, metric.target, "memory", view, metrics, now
+                )
             else:
                 metrics = {str(u): m for u, m in state.scraped_pods.items()}
-                replicas, _ = calculator.metric_replicas(state.desired, metric.target, view, metrics, now)
+                replicas, _ = calculator.metric_replicas(
+                    state.desired, metric.target, view, metrics, now
+                )
             proposals.append(replicas)
         except MetricError as error:
             proposals.append(error)
-    decision = state.hpa.reconcile(now, state.desired, hpa.min_replicas, hpa.max_replicas, hpa.behavior, proposals)
+    decision = state.hpa.reconcile(
+        now, state.desired, hpa.min_replicas, hpa.max_replicas, hpa.behavior, proposals
+    )
     if not decision.rescaled:
         return
     state.series.rescales.append((now, state.desired, decision.replicas, decision.scaling_limited))
     previous, state.desired = state.desired, decision.replicas
     if state.desired < previous:
         # ReplicaSet's deletion order: unscheduled, not running, not ready, then the newest.
-        order = sorted(mine, key=lambda p: (p.node is not None, p.running(now), p.ready(now), -p.created))
+        order = sorted(
+            mine, key=lambda p: (p.node is not None, p.running(now), p.ready(now), -p.created)
+        )
         for pod in order[: previous - state.desired]:
             pod.deleted = True
     # New pods are created by _reconcile_owners.
@@ -341,10 +369,11 @@ def _vpa(state: _Model, pods: list[SimPod], now: float) -> None:
         return
     capacity = state.series.capacity
     running = [p for p in _owned(state, pods) if p.ready(now)]
+    memory = float(capacity.memory_bytes)
     usages = [
-        ((state.usage.get(p.uid) or deque([capacity.idle_cores]))[-1] * 1000, float(capacity.memory_bytes))
+        ((state.usage.get(p.uid) or deque([capacity.idle_cores]))[-1] * 1000, memory)
         for p in running
-    ]  # fmt: skip
+    ]
     vpa.observe(now, usages)
     if not vpa.due_update(now):
         return
