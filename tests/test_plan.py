@@ -98,6 +98,11 @@ def test_missing_and_stale_figures_are_reported() -> None:
     assert _find({("iris", fresh.key): fresh}).warnings == ()
     changed = _find({("iris", fresh.key): fresh}, inputs_="z")
     assert "stale: measured for image inputs x, the stack builds z" in changed.warnings[0]
+    idle = tuple(CurvePoint(p.offered, p.served, p.p50_ms, p.p99_ms, 0.2) for p in fresh.curve)
+    starved = Capacity(**{**fresh.__dict__, "curve": idle})
+    assert (
+        "used at most 0.20 of its 1 CPU limit" in _find({("iris", fresh.key): starved}).warnings[0]
+    )
     old = curve_capacity(measured=NOW - timedelta(days=45))
     assert "measured 45 days ago" in _find({("iris", old.key): old}).warnings[0]
 

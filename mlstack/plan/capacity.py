@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from components.settings.quantities import cpu_millis
+
 CAPACITY_FILE = Path("stacks") / "capacity.yaml"
 FORMAT_VERSION = 1
 # Build-context files that do not change how the server performs: the Dockerfile names the
@@ -274,6 +276,15 @@ def find(
         warnings.append(
             f"capacity of {model} at {key} is stale: measured for image inputs {entry.inputs}, "
             f"the stack builds {inputs}; run `{measure_command}`"
+        )
+    busiest = max((point.cores for point in entry.curve), default=0.0)
+    limit = cpu_millis(entry.cpu_limit) / 1000
+    if 0 < busiest < 0.5 * limit:
+        warnings.append(
+            f"capacity of {model} at {key}: at saturation the replica used at most "
+            f"{busiest:.2f} of its {limit:g} CPU limit: the measuring machine starved it, or "
+            "the server is bound by something other than CPU (an HPA on CPU then sees it less "
+            f"busy than it is); measure on an idle machine: `{measure_command}`"
         )
     age = entry.age_days(now)
     if age > max_age_days:

@@ -23,6 +23,7 @@ import docker
 
 from mlstack.loadtest.container import (
     Limits,
+    Usage,
     build_recorded,
     model_image,
     restart_seconds,
@@ -65,6 +66,39 @@ def sample_request(project: Path, artifact: Path) -> tuple[bytes, str]:
     )
 
 
+def sweep_curve(
+    port: int,
+    body: bytes,
+    sweep: Sweep,
+    usage: Callable[[], Usage] | None,
+    echo: Callable[[str], None],
+) -> tuple[list[CurvePoint], int]:
+    """Offer rising fixed rates to 127.0.0.1:port until two steps in a row serve less than 90%
+    of what they are offered; the curve, and the most memory seen (0 without `usage`)."""
+    points: list[CurvePoint] = []
+    memory, rate, short = 0, sweep.start_rps, 0
+    for _ in range(sweep.max_steps):
+        before = usage() if usage else None
+        result = offer(port, body, rate=rate, seconds=sweep.step_seconds,
+                       connections=sweep.connections)  # fmt: skip
+        after = usage() if usage else None
+        cores = after.cores_since(before) if after and before else 0.0
+        points.append(CurvePoint(rate, result.served_rps, result.p50_ms, result.p99_ms, cores))
+        line = f"  {result.line()}"
+        if after and before:
+            memory = max(memory, after.memory_bytes)
+            line += f"; {cores:.2f} cores, throttled {after.throttled_share_since(before):.0%}"
+        echo(line)
+        short = short + 1 if result.served_rps < 0.9 * rate else 0
+        if short >= 2:
+            return points, memory
+        rate *= sweep.growth
+    raise MeasureError(
+        f"the replica still kept up at {rate:.0f} req/s after {sweep.max_steps} steps; "
+        "raise --start-rps"
+    )
+
+
 def recorded_context(recording: Recording, model: str) -> Path:
     build: dict[str, Any] = reveal(model_image(recording, model).inputs["build"])
     return Path(build["context"])
@@ -87,7 +121,6 @@ def measure(
     resource = model_image(recording, model)
     echo(f"building (or reusing) {resource.inputs['imageName']} ...")
     tag = build_recorded(resource, client)
-    points: list[CurvePoint] = []
     with run_model(client, tag, limits) as running:
         starts = [running.startup_seconds]
         starts += [restart_seconds(running) for _ in range(2)]
@@ -99,39 +132,8 @@ def measure(
         offer(running.port, body, rate=0.5, seconds=idle_seconds)  # a trickle: still "idle"
         idle = running.usage().cores_since(before)
         memory = running.usage().memory_bytes
-        rate, short = sweep.start_rps, 0
-        for _ in range(sweep.max_steps):
-            before = running.usage()
-            result = offer(
-                running.port,
-                body,
-                rate=rate,
-                seconds=sweep.step_seconds,
-                connections=sweep.connections,
-            )
-            after = running.usage()
-            memory = max(memory, after.memory_bytes)
-            point = CurvePoint(
-                offered=rate,
-                served=result.served_rps,
-                p50_ms=result.p50_ms,
-                p99_ms=result.p99_ms,
-                cores=after.cores_since(before),
-            )
-            points.append(point)
-            echo(
-                f"  {result.line()}; {point.cores:.2f} cores, "
-                f"throttled {after.throttled_share_since(before):.0%}"
-            )
-            short = short + 1 if result.served_rps < 0.9 * rate else 0
-            if short >= 2:
-                break
-            rate *= sweep.growth
-        else:
-            raise MeasureError(
-                f"the replica still kept up at {rate:.0f} req/s after {sweep.max_steps} steps; "
-                "raise --start-rps"
-            )
+        points, peak_memory = sweep_curve(running.port, body, sweep, running.usage, echo)
+        memory = max(memory, peak_memory)
     return Capacity(
         model=model,
         framework=framework,
