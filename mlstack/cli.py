@@ -197,6 +197,19 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with 1 when the stack differs.")
     ] = False,
+    plan_load: Annotated[
+        str | None,
+        typer.Option(
+            help="Markdown: when capacity inputs change, plan both revisions under this load "
+            "(mlstack plan --load; default: a step to what the replica maximum serves)."
+        ),
+    ] = None,
+    node_cpu: Annotated[
+        str | None, typer.Option(help="Markdown plan: allocatable CPU of one node.")
+    ] = None,
+    node_memory: Annotated[
+        str | None, typer.Option(help="Markdown plan: allocatable memory of one node.")
+    ] = None,
     project: ProjectDir = Path("."),
 ) -> None:
     """Render the base revision and the working tree; report what changed."""
@@ -212,8 +225,25 @@ def diff(
             require_stack(directory, environment)  # raises: unknown in both revisions
             head = {}
         result = diffing.compare(environment, base_revision.label, before or {}, head)
+        plan_section = ""
+        if output_format is Format.MARKDOWN and head:
+            from mlstack.plan import pr
+            from mlstack.plan.command import PlanOptions
+
+            plan_section = pr.markdown_section(
+                directory,
+                environment,
+                base_revision,
+                result,
+                PlanOptions(
+                    load=plan_load or "", p99_ms=100.0, models=[], node_cpu=node_cpu,
+                    node_memory=node_memory, provision_seconds=210.0, image_pull_seconds=0.0,
+                    max_age_days=90.0, budget=0.01, plot=None,
+                    capacity_file=Path("stacks/capacity.yaml"),
+                ),
+            )  # fmt: skip
     formatter = diffing.format_markdown if output_format is Format.MARKDOWN else diffing.format_text
-    typer.echo(formatter(result), nl=False)
+    typer.echo(formatter(result) + plan_section, nl=False)
     if exit_code and result.has_changes:
         raise typer.Exit(code=FINDINGS)
 

@@ -144,7 +144,8 @@ class PlanResult:
 def _allocatable(settings: StackSettings, options: PlanOptions) -> inputs.Resources | None:
     if settings.orchestrator.value != "kubernetes":
         return None
-    declared = settings.size.cluster_autoscaling.node_allocatable
+    # getattr: a base revision's settings (mlstack diff) may predate the key.
+    declared = getattr(settings.size.cluster_autoscaling, "node_allocatable", None)
     cpu = options.node_cpu or (declared.cpu if declared else None)
     memory = options.node_memory or (declared.memory if declared else None)
     if cpu is None or memory is None:
@@ -161,12 +162,17 @@ def _allocatable(settings: StackSettings, options: PlanOptions) -> inputs.Resour
         raise CliError(f"--node-cpu {cpu} / --node-memory {memory}: {error}") from None
 
 
-def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
+@dataclass(frozen=True)
+class Prepared:
+    settings: StackSettings
+    stack: inputs.StackInput
+    capacities: dict[str, store.Capacity]
+    notes: tuple[str, ...]
+
+
+def prepare(project: Path, environment: str, options: PlanOptions) -> Prepared:
+    """Everything the simulation needs: what the stack declares and each model's capacity."""
     settings = stack_settings(project, environment)
-    try:
-        profile = parse(options.load, project)
-    except ProfileError as error:
-        raise CliError(str(error)) from None
     recording: Recording = record_stack(project, environment)
     try:
         stack = inputs.read(recording, settings)
@@ -179,8 +185,11 @@ def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
         tuple(m for m in stack.models if m.name in selected),
         stack.cluster,
     )
+    capacity_path = options.capacity_file
+    if not capacity_path.is_absolute():
+        capacity_path = project / capacity_path
     try:
-        entries = store.load(project / options.capacity_file)
+        entries = store.load(capacity_path)
     except store.CapacityError as error:
         raise CliError(str(error)) from None
     capacities: dict[str, store.Capacity] = {}
@@ -210,6 +219,25 @@ def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
             "the stack does not deploy cluster-autoscaler; the plan assumes one runs with the "
             "size's clusterAutoscaling settings"
         )
+    return Prepared(settings, stack, capacities, tuple(notes))
+
+
+def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
+    prepared = prepare(project, environment, options)
+    return simulate_prepared(prepared, project, options)
+
+
+def simulate_prepared(prepared: Prepared, project: Path, options: PlanOptions) -> PlanResult:
+    try:
+        profile = parse(options.load, project)
+    except ProfileError as error:
+        raise CliError(str(error)) from None
+    settings, stack, capacities, notes = (
+        prepared.settings,
+        prepared.stack,
+        prepared.capacities,
+        prepared.notes,
+    )
     sim = simulate.run(
         stack,
         capacities,
@@ -221,7 +249,7 @@ def plan(project: Path, environment: str, options: PlanOptions) -> PlanResult:
             image_pull_seconds=options.image_pull_seconds,
         ),
     )
-    result = report.build(sim, budget=options.budget, notes=tuple(notes))
+    result = report.build(sim, budget=options.budget, notes=notes)
     if options.plot is not None:
         from mlstack.plan.plot import write_png
 
