@@ -58,6 +58,17 @@ def test_throughput_at_a_p99_target_interpolates_between_the_last_good_and_first
     assert capacity.cores_at(150) == pytest.approx(0.30 + 0.30 * 50 / 99)
 
 
+def test_noise_never_makes_a_replica_faster_or_cheaper_under_more_load() -> None:
+    capacity = curve_capacity()
+    noisy = Capacity(**{**capacity.__dict__, "curve": (
+        CurvePoint(50, 50, 2, 300, 0.40),  # a latency spike and a CPU spike at a low rate
+        *capacity.curve[1:],
+    )})  # fmt: skip
+    assert noisy.p99_at(50) == 10  # the lowest p99 seen at 50 req/s or above
+    assert noisy.cores_at(100) == 0.40  # CPU never drops as load rises
+    assert noisy.cores_at(300) == 0.80
+
+
 def test_the_store_round_trips_and_keeps_other_entries(tmp_path: Path) -> None:
     path = tmp_path / "capacity.yaml"
     store.save(path, curve_capacity())

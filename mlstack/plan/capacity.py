@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -96,43 +97,54 @@ class Capacity:
         reach = min(above.offered, max(above.served, best.offered))
         return best.offered + max(0.0, min(1.0, share)) * (reach - best.offered)
 
-    def p99_at(self, rps: float) -> float:
-        """p99 latency one replica gives at `rps` offered, interpolated on the curve; beyond
-        the last point, the last point's (an overloaded replica's queue is bounded by its
-        clients' timeouts, not by the server)."""
+    def _latency_envelope(self) -> list[tuple[float, float]]:
+        """(offered, p99) with each p99 the lowest seen at that rate or above: noise on a shared
+        machine only ever adds latency, and a replica is never faster under more load."""
         points = sorted(self.curve, key=lambda p: p.offered)
-        if not points:
+        envelope: list[tuple[float, float]] = []
+        lowest = math.inf
+        for point in reversed(points):
+            lowest = min(lowest, point.p99_ms)
+            envelope.append((point.offered, lowest))
+        return envelope[::-1]
+
+    def p99_at(self, rps: float) -> float:
+        """p99 latency one replica gives at `rps` offered, interpolated on the latency envelope;
+        beyond the last point, the last point's (an overloaded replica's queue is bounded by its
+        clients' timeouts, not by the server)."""
+        envelope = self._latency_envelope()
+        if not envelope:
             return 0.0
-        rates = [p.offered for p in points]
+        rates = [rate for rate, _ in envelope]
         index = bisect.bisect_left(rates, rps)
         if index == 0:
-            return points[0].p99_ms
-        if index >= len(points):
-            return points[-1].p99_ms
-        low, high = points[index - 1], points[index]
-        share = (rps - low.offered) / (high.offered - low.offered)
-        return low.p99_ms + share * (high.p99_ms - low.p99_ms)
+            return envelope[0][1]
+        if index >= len(envelope):
+            return envelope[-1][1]
+        (low_rate, low), (high_rate, high) = envelope[index - 1], envelope[index]
+        return low + (rps - low_rate) / (high_rate - low_rate) * (high - low)
 
     def cores_at(self, rps: float) -> float:
-        """CPU one replica uses serving `rps` (linear between measured points; its most at or
-        beyond saturation)."""
+        """CPU one replica uses serving `rps`: linear between measured points, never less than
+        at a lower rate (a dip is the measuring machine's noise), its most beyond saturation."""
         points = sorted(self.curve, key=lambda p: p.served)
         if not points:
             return self.idle_cores
-        served = [p.served for p in points]
-        cores = [p.cores for p in points]
+        served, cores, most = [], [], 0.0
+        for point in points:
+            most = max(most, point.cores)
+            served.append(point.served)
+            cores.append(most)
         if rps <= served[0]:
             share = rps / served[0] if served[0] else 0.0
             return self.idle_cores + share * (cores[0] - self.idle_cores)
         index = bisect.bisect_left(served, rps)
         if index >= len(points):
-            return max(cores)
-        low, high = points[index - 1], points[index]
-        if high.served == low.served:
-            return high.cores
-        return low.cores + (rps - low.served) / (high.served - low.served) * (
-            high.cores - low.cores
-        )
+            return cores[-1]
+        if served[index] == served[index - 1]:
+            return cores[index]
+        share = (rps - served[index - 1]) / (served[index] - served[index - 1])
+        return cores[index - 1] + share * (cores[index] - cores[index - 1])
 
     def age_days(self, now: datetime) -> float:
         return (now - datetime.fromisoformat(self.measured)).total_seconds() / 86400
