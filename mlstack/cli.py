@@ -302,6 +302,13 @@ def plan_command(
         float, typer.Option(help="Share of requests that may fall short of the target, in %.")
     ] = 1.0,
     plot: Annotated[Path | None, typer.Option(help="Write the plan as a PNG here.")] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What if: a size key for every model, over the stack's (e.g. "
+            "autoscaling.cpuUtilization=40). Repeatable."
+        ),
+    ] = None,
     measure: Annotated[
         bool,
         typer.Option(
@@ -368,6 +375,7 @@ def plan_command(
                 budget=budget / 100,
                 plot=plot,
                 capacity_file=capacity_file,
+                overrides=override or [],
             ),
         )
     typer.echo(result.report.text(), nl=False)

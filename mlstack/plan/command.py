@@ -6,9 +6,11 @@ measure_stack(); errors are CliError lines (exit 2), a plan whose target does no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.settings import SettingsError, StackSettings, load_settings
 from components.settings.quantities import byte_count, cpu_millis
@@ -42,6 +44,7 @@ class PlanOptions:
     budget: float
     plot: Path | None
     capacity_file: Path
+    overrides: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,37 @@ class MeasureOptions:
     capacity_file: Path
 
 
-def stack_settings(project: Path, environment: str) -> StackSettings:
+def what_if(project: Path, environment: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """The stack's `mlstack:overrides` with `--override KEY=VALUE` size keys laid over them
+    (values typed as `mlstack new-stack --override` types them)."""
+    from mlstack.newstack import scalar
+
+    current = read_stack_config(project, environment).values.get("mlstack:overrides")
+    merged: dict[str, Any] = json.loads(current) if current else {}
+    for text in overrides:
+        key, equals, value = text.partition("=")
+        if not equals or not key or any(not part for part in key.split(".")):
+            raise CliError(f"--override {text!r}: expected KEY=VALUE, KEY a dotted size key")
+        *parents, last = key.split(".")
+        node = merged
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise CliError(f"--override {key}: {part} is a value, not a mapping")
+            node = child
+        node[last] = scalar(value)
+    return merged
+
+
+def stack_settings(
+    project: Path, environment: str, overrides: Mapping[str, Any] | None = None
+) -> StackSettings:
     config = read_stack_config(project, environment)
-    raw = {k.split(":", 1)[1]: v for k, v in config.values.items() if k.startswith("mlstack:")}
+    raw: dict[str, Any] = {
+        k.split(":", 1)[1]: v for k, v in config.values.items() if k.startswith("mlstack:")
+    }
+    if overrides:
+        raw["overrides"] = json.dumps(overrides)
     try:
         return load_settings(raw, environment=environment, project_dir=project)
     except SettingsError as error:
@@ -172,8 +203,10 @@ class Prepared:
 
 def prepare(project: Path, environment: str, options: PlanOptions) -> Prepared:
     """Everything the simulation needs: what the stack declares and each model's capacity."""
-    settings = stack_settings(project, environment)
-    recording: Recording = record_stack(project, environment)
+    overrides = what_if(project, environment, options.overrides) if options.overrides else None
+    settings = stack_settings(project, environment, overrides)
+    config = {"mlstack:overrides": overrides} if overrides else None
+    recording: Recording = record_stack(project, environment, config=config)
     try:
         stack = inputs.read(recording, settings)
     except inputs.InputError as error:
@@ -214,6 +247,8 @@ def prepare(project: Path, environment: str, options: PlanOptions) -> Prepared:
             capacities[model.name] = found.capacity
     if problems:
         raise CliError(*problems)
+    if options.overrides:
+        notes.append(f"what-if: --override {' --override '.join(options.overrides)}")
     if stack.cluster is not None and not stack.cluster.deployed:
         notes.append(
             "the stack does not deploy cluster-autoscaler; the plan assumes one runs with the "

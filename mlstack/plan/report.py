@@ -147,6 +147,17 @@ def _model(series: ModelSeries, sim: Simulation, budget: float) -> ModelVerdict:
             f"  the HPA ({', '.join(_metric(m, model) for m in model.hpa.metrics)}) runs up to "
             f"{settled} ready replicas at peak; min {model.hpa.min_replicas}, max {bound}"
         )
+        busiest = capacity.cores_at(capacity.saturation_rps) * 1000
+        for metric in model.hpa.metrics:
+            wanted = metric.target / 100 * model.requests.cpu_m
+            if metric.kind == "cpu" and busiest < wanted * (1 + 0.1):
+                lines.append(
+                    f"  the HPA cannot scale out on CPU: a saturated replica used "
+                    f"{busiest:.0f}m, and scaling out needs more than {wanted * 1.1:.0f}m "
+                    f"({metric.target}% of the {model.requests.cpu_m}m request, plus the 10% "
+                    f"tolerance); set autoscaling.cpuUtilization below "
+                    f"{busiest / model.requests.cpu_m * 100 / 1.1:.0f}, or measure again"
+                )
         story = _scale_up_story(series, sim)
         if story:
             lines.append(story)
@@ -165,7 +176,7 @@ def _model(series: ModelSeries, sim: Simulation, budget: float) -> ModelVerdict:
             "only recommends" if model.vpa.mode == "Off" else "evicts or resizes pods")  # fmt: skip
         lines.append(
             f"  VPA ({model.vpa.mode}, {', '.join(model.vpa.controlled)}; {applied}): "
-            f"memory request {_memory(first)} → {_memory(last)} (measured use "
+            f"newest pod's memory request {_memory(first)} → {_memory(last)} (measured use "
             f"{_memory(capacity.memory_bytes)})"
         )
     return ModelVerdict(model.name, tuple(lines), holds, short_share, needed)

@@ -285,9 +285,8 @@ def _serve(state: _Model, pods: list[SimPod], offered: float, options: Options, 
     series.desired.append(state.desired if model.hpa is not None else ready)
     series.ready.append(ready)
     series.pending.append(sum(1 for p in mine if p.node is None))
-    series.memory_request.append(
-        max((p.requests.memory for p in mine), default=model.requests.memory)
-    )
+    newest = max(mine, key=lambda p: p.created, default=None)
+    series.memory_request.append(newest.requests.memory if newest else model.requests.memory)
 
 
 def _scrape(state: _Model, pods: list[SimPod], now: float, options: Options) -> None:
