@@ -13,6 +13,7 @@ def write_png(sim: Simulation, path: Path) -> None:
 
     matplotlib.use("Agg")  # files only: no display on servers and CI
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = 4 if sim.cluster is not None else 3
     figure, axes = plt.subplots(panels, 1, figsize=(9, 2.2 * panels + 0.6), sharex=True)
@@ -44,6 +45,8 @@ def write_png(sim: Simulation, path: Path) -> None:
     axes[panels - 1].set_yscale("log")
     axes[panels - 1].set_ylabel("p99 ms")
     axes[panels - 1].set_xlabel("minutes")
+    for axis in axes[1 : panels - 1]:
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # replicas, nodes
     for axis in axes:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="upper left")
