@@ -354,3 +354,44 @@ def test_plan_writes_a_report_a_plot_and_exits_1_when_the_target_fails(project: 
     )
     assert missing_node.exit_code == 2
     assert "set clusterAutoscaling.nodeAllocatable" in missing_node.output
+
+
+# ---- the plan in the pull-request diff -----------------------------------------------------------
+
+
+def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    from mlstack.plan.measure import recorded_context
+    from mlstack.project import record_stack
+    from tests.cli_support import git, git_project, invoke
+
+    repo = git_project(tmp_path / "repo")
+    recording = record_stack(repo, "staging")
+    path = repo / "stacks" / "capacity.yaml"
+    path.unlink(missing_ok=True)
+    for model, cpu, memory in (("iris", "1", "1Gi"), ("iris-onnx", "500m", "512Mi")):
+        fingerprint = store.inputs_fingerprint(recorded_context(recording, model))
+        store.save(path, curve_capacity(model, cpu, memory, fingerprint, store.now_utc()))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "capacity")
+    stack_file = repo / "Pulumi.staging.yaml"
+    data = yaml.safe_load(stack_file.read_text())
+    data["config"]["mlstack:overrides"] = {"replicas": {"max": 10}}
+    stack_file.write_text(yaml.safe_dump(data))
+    args = ["diff", "staging", "--base", "HEAD", "--format", "markdown", "--node-cpu", "3920m",
+            "--node-memory", "14Gi", "--plan-load", "step:from=100,to=1500,at=1m,duration=6m",
+            "--project", str(repo)]  # fmt: skip
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    plan = result.output.split("<!-- mlstack-plan -->", 1)[1]
+    before, after = plan.split("After (this change)", 1)
+    assert "both revisions planned for `--load step:from=100,to=1500,at=1m,duration=6m`" in plan
+    assert "replicas.max is 6" in before
+    assert "replicas.max is 10" in after
+    # The same stack without a capacity change has no plan section.
+    git(repo, "checkout", "--", "Pulumi.staging.yaml")
+    unchanged = invoke(*args)
+    assert "mlstack-plan" not in unchanged.output
