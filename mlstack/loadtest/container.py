@@ -109,21 +109,24 @@ class RunningModel:
         return f"http://127.0.0.1:{self.port}"
 
     def usage(self) -> Usage:
-        """CPU time, CFS periods and memory so far (one-shot stats: no 1 s sampling wait)."""
-        stats = self.container.client.api.stats(self.container.id, stream=False, one_shot=True)
-        cpu = stats.get("cpu_stats", {})
-        throttling = cpu.get("throttling_data", {})
-        memory = stats.get("memory_stats", {})
-        cache = memory.get("stats", {}).get(
-            "inactive_file", memory.get("stats", {}).get("cache", 0)
-        )
-        return Usage(
-            at=time.monotonic(),
-            cpu_seconds=cpu.get("cpu_usage", {}).get("total_usage", 0) / 1e9,
-            periods=int(throttling.get("periods", 0)),
-            throttled=int(throttling.get("throttled_periods", 0)),
-            memory_bytes=max(0, int(memory.get("usage", 0)) - int(cache)),
-        )
+        return usage_of(self.container)
+
+
+def usage_of(container: Any) -> Usage:
+    """A container's CPU time, CFS periods and memory so far (one-shot stats: no 1 s wait)."""
+    stats = container.client.api.stats(container.id, stream=False, one_shot=True)
+    cpu = stats.get("cpu_stats", {})
+    throttling = cpu.get("throttling_data", {})
+    memory = stats.get("memory_stats", {})
+    detail = memory.get("stats", {})
+    cache = detail.get("inactive_file", detail.get("cache", 0))
+    return Usage(
+        at=time.monotonic(),
+        cpu_seconds=cpu.get("cpu_usage", {}).get("total_usage", 0) / 1e9,
+        periods=int(throttling.get("periods", 0)),
+        throttled=int(throttling.get("throttled_periods", 0)),
+        memory_bytes=max(0, int(memory.get("usage", 0)) - int(cache)),
+    )
 
 
 @dataclass(frozen=True)
