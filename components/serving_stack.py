@@ -135,6 +135,7 @@ class MLServingStack(pulumi.ComponentResource):
                     settings=settings.swarm,
                     secrets=self._secrets(settings, model.name),
                     auth=auth,
+                    platform=settings.image.platform,
                 ),
                 in_platform,
             )

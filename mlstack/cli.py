@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from mlstack import deploy, revision
+from mlstack import deploy, diffreport, revision
 from mlstack import diff as diffing
 from mlstack import render as rendering
 from mlstack.errors import CliError
@@ -212,21 +212,20 @@ def diff(
     ] = None,
     project: ProjectDir = Path("."),
 ) -> None:
-    """Render the base revision and the working tree; report what changed."""
+    """Render the base revision and the working tree; report what `pulumi up` would do:
+    resources added, removed, updated or replaced (and why), and what rolls out."""
     with reported():
         directory = open_project(project)
         base_revision = revision.resolve(directory, base)
         before = revision.render_revision(directory, environment, base_revision)
+        head = None  # the change removes the stack
         if stack_path(directory, environment).is_file():
-            head = rendering.render(record_stack(directory, environment), directory).files
-        elif before is not None:
-            head = {}  # the change removes the stack
-        else:
+            head = rendering.render(record_stack(directory, environment), directory)
+        elif before is None:
             require_stack(directory, environment)  # raises: unknown in both revisions
-            head = {}
-        result = diffing.compare(environment, base_revision.label, before or {}, head)
+        result = diffing.compare(environment, base_revision.label, before, head)
         plan_section = ""
-        if output_format is Format.MARKDOWN and head:
+        if output_format is Format.MARKDOWN and head is not None:
             from mlstack.plan import pr
             from mlstack.plan.command import PlanOptions
 
@@ -242,7 +241,9 @@ def diff(
                     capacity_file=Path("stacks/capacity.yaml"),
                 ),
             )  # fmt: skip
-    formatter = diffing.format_markdown if output_format is Format.MARKDOWN else diffing.format_text
+    formatter = (
+        diffreport.format_markdown if output_format is Format.MARKDOWN else diffreport.format_text
+    )
     typer.echo(formatter(result) + plan_section, nl=False)
     if exit_code and result.has_changes:
         raise typer.Exit(code=FINDINGS)

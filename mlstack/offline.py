@@ -43,6 +43,35 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class RecordedAlias:
+    """One `aliases=[...]` entry: a whole old URN, or the parts of it that differ (empty: the
+    resource's own name/type/stack/project; `parent` None with `no_parent` False: its parent)."""
+
+    urn: str = ""
+    name: str = ""
+    type: str = ""
+    stack: str = ""
+    project: str = ""
+    parent: str | None = None
+    no_parent: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedOptions:
+    """The resource options the engine acts on when it plans a change (property paths as the
+    program declared them, camelCase). `delete_before_replace` None: not declared, so the
+    provider's Diff decides, as in the engine."""
+
+    delete_before_replace: bool | None = None
+    replace_on_changes: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+    deleted_with: str | None = None
+    aliases: tuple[RecordedAlias, ...] = ()
+
+
+@dataclass(frozen=True)
 class RecordedResource:
     type: str
     name: str
@@ -51,6 +80,10 @@ class RecordedResource:
     custom: bool
     provider: str | None
     inputs: dict[str, Any]
+    options: RecordedOptions = field(default_factory=RecordedOptions)
+    # Input property -> URNs of the resources its value came from (the engine's
+    # propertyDependencies: what becomes unknown when one of them is replaced).
+    dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def is_provider(self) -> bool:
@@ -214,9 +247,46 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 provider=request.provider or None,
                 inputs=_plain(dict(inputs)),
+                options=_options(request),
+                dependencies={
+                    key: tuple(sorted(deps.urns))
+                    for key, deps in request.propertyDependencies.items()
+                    if deps.urns
+                },
             )
         )
         return response
+
+
+def _options(request: Any) -> RecordedOptions:
+    declared = bool(request.deleteBeforeReplaceDefined or request.deleteBeforeReplace)
+    return RecordedOptions(
+        delete_before_replace=bool(request.deleteBeforeReplace) if declared else None,
+        replace_on_changes=tuple(request.replaceOnChanges),
+        ignore_changes=tuple(request.ignoreChanges),
+        protect=bool(request.protect),
+        retain_on_delete=bool(request.retainOnDelete),
+        deleted_with=request.deletedWith or None,
+        aliases=(
+            *(RecordedAlias(urn=urn) for urn in request.aliasURNs),
+            *(_alias(alias) for alias in request.aliases),
+        ),
+    )
+
+
+def _alias(alias: Any) -> RecordedAlias:
+    if alias.WhichOneof("alias") == "urn":
+        return RecordedAlias(urn=alias.urn)
+    spec = alias.spec
+    parent_kind = spec.WhichOneof("parent")
+    return RecordedAlias(
+        name=spec.name,
+        type=spec.type,
+        stack=spec.stack,
+        project=spec.project,
+        parent=(spec.parentUrn or None) if parent_kind == "parentUrn" else None,
+        no_parent=parent_kind == "noParent" and bool(spec.noParent),
+    )
 
 
 def record(

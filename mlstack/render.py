@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mlstack.errors import CliError
-from mlstack.offline import RecordedResource, Recording, Secret
+from mlstack.offline import RecordedResource, Recording, Secret, mock_id, reveal
+from mlstack.propertypath import join
+from mlstack.snapshot import Snapshot, SnapshotResource, secret_digest
 
 MASK = "[secret]"
 MARKER = ".mlstack-render"
@@ -54,6 +57,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 @dataclass(frozen=True)
 class Rendering:
     files: dict[str, str]  # relative path ('/'-separated) -> content, sorted by path
+    snapshot: Snapshot  # the same resources as data, for `diff`
     warnings: list[str] = field(default_factory=list)
 
 
@@ -72,21 +76,27 @@ def render(recording: Recording, project_dir: Path) -> Rendering:
         files[path] = text
 
     def document(resource: RecordedResource, body: Any) -> str:
-        header = f"# resource: {resource.type} {resource.name}\n# urn: {urn(recording, resource)}\n"
+        header = f"# resource: {resource.type} {resource.name}\n# urn: {urns[resource.urn]}\n"
         return header + _dump(body)
 
+    urns = {resource.urn: urn(recording, resource) for resource in recording.resources}
+    placed: dict[str, tuple[str, dict[str, str]]] = {}  # mock URN -> its file, further files
     for resource in recording.resources:
         if not resource.custom:
             continue  # component resources only group their children
         inputs = plain(resource.inputs, project_dir)
         if resource.is_provider:
             providers[resource.name] = {"type": resource.type, "inputs": inputs}
+            placed[resource.urn] = ("providers.yaml", {})
         elif resource.type == IMAGE_TYPE:
             directory = image_dirs[resource.urn]
             add(f"{directory}/build.yaml", document(resource, inputs), resource)
+            placed[resource.urn] = (f"{directory}/build.yaml", {})
             dockerfile = _dockerfile_path(resource.inputs, project_dir)
             if dockerfile is not None and dockerfile.is_file():
-                add(f"{directory}/Dockerfile", dockerfile.read_text(encoding="utf-8"), None)
+                text = dockerfile.read_text(encoding="utf-8")
+                add(f"{directory}/Dockerfile", text, None)
+                placed[resource.urn][1][f"{directory}/Dockerfile"] = text
             else:
                 warnings.append(
                     f"{resource.name}: Dockerfile {dockerfile} not found; "
@@ -96,15 +106,97 @@ def render(recording: Recording, project_dir: Path) -> Rendering:
             name = inputs.get("name") if isinstance(inputs.get("name"), str) else resource.name
             path = f"swarm/{SWARM_TYPES[resource.type]}.{_safe(name)}.yaml"
             add(path, document(resource, inputs), resource)
+            placed[resource.urn] = (path, {})
         elif (manifest := kubernetes_manifest(resource, inputs)) is not None:
-            add(_kubernetes_path(manifest), document(resource, manifest), resource)
+            path = _kubernetes_path(manifest)
+            add(path, document(resource, manifest), resource)
+            placed[resource.urn] = (path, {})
         else:
             path = f"other/{_safe(resource.type.replace(':', '.'))}.{_safe(resource.name)}.yaml"
             add(path, document(resource, inputs), resource)
+            placed[resource.urn] = (path, {})
     if providers:
         files["providers.yaml"] = _dump(providers)
-    files["outputs.yaml"] = _dump(plain(recording.outputs, project_dir))
-    return Rendering(dict(sorted(files.items())), warnings)
+    outputs = plain(recording.outputs, project_dir)
+    files["outputs.yaml"] = _dump(outputs)
+    snapshot = Snapshot(
+        recording.project,
+        recording.stack,
+        tuple(
+            _snapshot_resource(resource, urns, placed, project_dir)
+            for resource in recording.resources
+        ),
+        outputs,
+    )
+    return Rendering(dict(sorted(files.items())), snapshot, warnings)
+
+
+def _snapshot_resource(
+    resource: RecordedResource,
+    urns: dict[str, str],
+    placed: dict[str, tuple[str, dict[str, str]]],
+    project_dir: Path,
+) -> SnapshotResource:
+    """The resource under its engine URN, every URN it names translated from the recorder's."""
+
+    def full(mock_urn: str) -> str:
+        return urns.get(mock_urn, mock_urn)
+
+    file, more = placed.get(resource.urn, (None, {}))
+    provider = resource.provider.rsplit("::", 1)[0] if resource.provider else None
+    options = resource.options
+    aliases = tuple(
+        replace(alias, parent=full(alias.parent)) if alias.parent else alias
+        for alias in options.aliases
+    )
+    return SnapshotResource(
+        urn=urns[resource.urn],
+        type=resource.type,
+        name=resource.name,
+        parent=urns.get(resource.parent) if resource.parent else None,
+        custom=resource.custom,
+        inputs=plain(resource.inputs, project_dir) if resource.custom else None,
+        file=file,
+        files=more,
+        provider=full(provider) if provider else None,
+        id=mock_id(resource.name) if resource.custom else "",
+        options=replace(
+            options,
+            aliases=aliases,
+            deleted_with=full(options.deleted_with) if options.deleted_with else None,
+        ),
+        dependencies={
+            key: tuple(sorted(full(dependency) for dependency in dependencies))
+            for key, dependencies in sorted(resource.dependencies.items())
+        },
+        secrets=dict(_secret_digests(resource.inputs, "")),
+    )
+
+
+def _secret_digests(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, keyed digest) of every secret input: the files show only [secret], but `diff`
+    must still see a changed value (a rotated registry password replaces a Swarm service)."""
+    if isinstance(value, Secret):
+        yield from _leaf_digests(reveal(value), path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_digests(item, join(path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_digests(item, join(path, index))
+
+
+def _leaf_digests(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    # Per leaf, as the files mask it: which part of a secret object changed matters (the
+    # registry password of an image is no change to pulumi-docker, its server is).
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaf_digests(item, join(path, str(key)))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from _leaf_digests(item, join(path, index))
+    else:
+        yield path, secret_digest(value)
 
 
 def title(path: str, text: str) -> str:

@@ -6,7 +6,9 @@ temporary directory and rendered by a fresh interpreter (this venv's), in which 
 comes first on PYTHONPATH and sys.path, so its `components`, `stacks` and `__main__.py` are the
 ones that run. The tool itself (the recorder and the renderer) stays this one: both sides are
 written by the same renderer, so the diff shows what the program declares differently, never a
-change of file format. The temporary checkout is removed afterwards.
+change of file format. The worker hands back the rendered files and their snapshot (JSON:
+resources by URN with options and dependencies, secret inputs as keyed digests under this
+process's key). The temporary checkout is removed afterwards.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pathlib import Path
 
 import mlstack
 from mlstack import render as rendering
+from mlstack import snapshot
 from mlstack.errors import CliError
+from mlstack.render import Rendering
 from mlstack.stackfile import stack_path
 
 # Runs in the fresh interpreter: import this tool's `mlstack` first, then take its directory off
@@ -63,9 +67,9 @@ def resolve(project: Path, ref: str) -> Revision:
     return Revision(ref, commit)
 
 
-def render_revision(project: Path, environment: str, revision: Revision) -> dict[str, str] | None:
-    """The rendered files of `environment` at `revision`; None when that revision has no such
-    stack file (the change adds the stack)."""
+def render_revision(project: Path, environment: str, revision: Revision) -> Rendering | None:
+    """`environment` rendered at `revision` (files and snapshot); None when that revision has no
+    such stack file (the change adds the stack)."""
     prefix = _git(project, "rev-parse", "--show-prefix", what="git rev-parse failed")
     with tempfile.TemporaryDirectory(prefix="mlstack-base-") as temporary:
         root = Path(temporary)
@@ -74,9 +78,16 @@ def render_revision(project: Path, environment: str, revision: Revision) -> dict
         base_project = checkout / prefix
         if not stack_path(base_project, environment).is_file():
             return None
-        out = root / "render"
-        _render_in_subprocess(base_project, environment, out, revision)
-        return rendering.read(out)
+        return render_checkout(base_project, environment, revision.label)
+
+
+def render_checkout(project: Path, environment: str, label: str) -> Rendering:
+    """`environment` of the project checked out at `project`, rendered by a fresh interpreter
+    (files and snapshot); `label` names the checkout in errors."""
+    with tempfile.TemporaryDirectory(prefix="mlstack-render-") as temporary:
+        out, data = Path(temporary) / "render", Path(temporary) / "snapshot.json"
+        _render_in_subprocess(project, environment, out, data, label)
+        return Rendering(rendering.read(out), snapshot.from_json(data.read_text(encoding="utf-8")))
 
 
 def _export(project: Path, revision: Revision, prefix: str, checkout: Path) -> None:
@@ -93,16 +104,24 @@ def _export(project: Path, revision: Revision, prefix: str, checkout: Path) -> N
 
 
 def _render_in_subprocess(
-    base_project: Path, environment: str, out: Path, revision: Revision
+    base_project: Path, environment: str, out: Path, data: Path, label: str
 ) -> None:
     tool = str(Path(mlstack.__file__).resolve().parent.parent)
     environ = dict(os.environ)
     environ["PYTHONPATH"] = os.pathsep.join(
         [str(base_project), *filter(None, [environ.get("PYTHONPATH")])]
     )
+    environ[snapshot.SECRET_KEY_ENV] = snapshot.secret_key_hex()  # digests comparable here
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _BOOTSTRAP, tool, str(base_project), environment, str(out)],
+            [
+                sys.executable,
+                "-c",
+                _BOOTSTRAP,
+                tool,
+                *map(str, (base_project, out, data)),
+                environment,
+            ],
             cwd=base_project,
             env=environ,
             capture_output=True,
@@ -112,23 +131,24 @@ def _render_in_subprocess(
         )
     except subprocess.TimeoutExpired:
         raise CliError(
-            f"rendering {environment} at {revision.label} took over "
-            f"{WORKER_TIMEOUT_SECONDS} s; stopped"
+            f"rendering {environment} at {label} took over {WORKER_TIMEOUT_SECONDS} s; stopped"
         ) from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()][-20:]
-        raise CliError(f"rendering {environment} at {revision.label} failed:", *lines)
+        raise CliError(f"rendering {environment} at {label} failed:", *lines)
 
 
 def worker(argv: list[str]) -> int:
-    """The subprocess side: render one stack of the checkout into a directory."""
+    """The subprocess side: render one stack of the checkout into a directory, and write its
+    snapshot as JSON."""
     from mlstack.project import open_project, record_stack
 
-    project_dir, environment, out = argv
+    project_dir, out, data, environment = argv
     try:
         project = open_project(Path(project_dir))
         result = rendering.render(record_stack(project, environment), project)
         rendering.write(result, Path(out))
+        Path(data).write_text(snapshot.to_json(result.snapshot), encoding="utf-8")
     except CliError as error:
         for line in error.lines:
             print(line, file=sys.stderr)

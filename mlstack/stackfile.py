@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,10 +85,15 @@ def config_from_mapping(
 
 
 def _reveal_structure(value: Any, key: str, file: str) -> tuple[Any, bool]:
-    """Replace `{secure: ciphertext}` leaves by a placeholder; report whether any were found."""
+    """Replace `{secure: ciphertext}` leaves by a placeholder; report whether any were found.
+
+    The placeholder names a hash of the ciphertext (public: it is in the stack file), so a
+    rotated secret still changes what is derived from it (a Swarm secret's content-hash name,
+    `diff`'s keyed digests of secret inputs) without anything being decrypted."""
     if isinstance(value, dict):
         if set(value) == {"secure"}:
-            return f"<encrypted {key} from {file}: not decrypted offline>", True
+            cipher = hashlib.sha256(str(value["secure"]).encode()).hexdigest()[:16]
+            return f"<encrypted {key} from {file} ({cipher}): not decrypted offline>", True
         pairs = {k: _reveal_structure(v, key, file) for k, v in value.items()}
         return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
     if isinstance(value, list):

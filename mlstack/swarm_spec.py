@@ -9,6 +9,14 @@ provider (terraform-provider-docker) does, so the real engine can be handed the 
 stack declares (the engine tests do; `mlstack render` shows the pulumi-docker inputs as
 declared, not this translation).
 
+It sends what the provider sends (terraform-provider-docker v4.5.0, the upstream of
+pulumi-docker 5.2.0): the schema's defaults for fields a stack leaves out (a given restart
+policy without a delay has Delay 0, an omitted init is false, an omitted stop grace period is
+0), registry credentials only when both user and password are set, and it refuses what the
+provider's validation refuses (mlstack/swarm_provider_rules.py). What the provider's create then
+asks the registry for (the image digest and platforms of a pushed image) is
+`ServiceSpec.registry_pinned`, applied by whoever can reach the registry (tests/swarm_engine.py).
+
 Translation is strict: an input this module does not know raises TranslationError naming the
 resource and the field, so nothing a stack declares is silently dropped. Two inputs are the
 provider's own, not the engine's: `convergeConfig` (how long `pulumi up` waits) is left out, and
@@ -27,17 +35,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mlstack import swarm_provider_rules as rules
 from mlstack.offline import RecordedResource, Recording, mock_id, reveal
 
 NETWORK_TYPE = "docker:index/network:Network"
 SECRET_TYPE = "docker:index/secret:Secret"  # noqa: S105 - a type token
 SERVICE_TYPE = "docker:index/service:Service"
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_NANOS = {
-    "ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}  # fmt: skip
 # Inputs that belong to the provider, not to the engine's ServiceSpec.
 PROVIDER_ONLY = frozenset({"convergeConfig"})
 
@@ -49,11 +53,14 @@ class TranslationError(ValueError):
 
 
 def go_duration_nanos(text: str, where: str = "duration") -> int:
-    """A Go duration ("30s", "1m30s", "500ms") in nanoseconds, as the Engine API wants them."""
-    parts = _DURATION_PART.findall(text) if isinstance(text, str) else []
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise TranslationError(f"{where}: {text!r} is not a Go duration such as 30s or 1m30s")
-    return round(sum(float(number) * _NANOS[unit] for number, unit in parts))
+    """A Go duration ("30s", "1m30s", "500ms") in nanoseconds, as the Engine API wants them;
+    parsed as Go's time.ParseDuration does, and refused when negative, as the provider does."""
+    try:
+        return rules.duration_at_least_zero(text, where)
+    except rules.ProviderRuleError as error:
+        raise TranslationError(
+            f"{where}: {text!r} is not a Go duration such as 30s or 1m30s ({error})"
+        ) from None
 
 
 def _int(value: Any, where: str) -> int:
@@ -126,17 +133,17 @@ class NetworkSpec:
     ipam: Json | None = None
 
     def create_kwargs(self) -> Json:
-        """Keyword arguments of docker's APIClient.create_network."""
+        """Keyword arguments of docker's APIClient.create_network, as resourceDockerNetworkCreate
+        fills network.CreateOptions: flags only when true, no duplicate check."""
         kwargs: Json = {
             "name": self.name,
             "driver": self.driver,
             "options": self.options or None,
             "labels": self.labels or None,
-            "attachable": self.attachable,
+            "attachable": self.attachable or None,
             "internal": self.internal,
-            "enable_ipv6": self.ipv6,
+            "enable_ipv6": self.ipv6 or None,
             "ingress": self.ingress or None,
-            "check_duplicate": True,
         }
         if self.ipam is not None:
             kwargs["ipam"] = self.ipam
@@ -163,10 +170,9 @@ def translate_network(resource: RecordedResource) -> NetworkSpec:
     ipam_configs = _map(fields.take("ipamConfigs"), fields.at("ipamConfigs"), _ipam_config)
     ipam_driver = fields.take("ipamDriver")
     ipam_options = fields.take("ipamOptions")
-    ipam = None
-    if ipam_configs or ipam_driver or ipam_options:
-        ipam = {"Driver": ipam_driver or "default", "Config": ipam_configs or []}
-        _put(ipam, "Options", ipam_options)
+    # ipam_driver defaults to "default", so the provider always sends an IPAM block.
+    ipam: Json = {"Driver": ipam_driver or "default", "Config": ipam_configs or []}
+    _put(ipam, "Options", ipam_options)
     spec = NetworkSpec(
         resource=resource.name,
         name=name,
@@ -221,6 +227,13 @@ def translate_secret(resource: RecordedResource) -> SecretSpec:
 
 
 # --- services -----------------------------------------------------------------------------------
+#
+# What follows mirrors terraform-provider-docker v4.5.0's expanders (createServiceSpec and the
+# create* functions of internal/provider/resource_docker_service_structures.go). The provider reads
+# nested blocks through the SDK, which fills every field the program left out with its schema
+# default or zero value, so it sends those too: a restart policy without a delay has Delay 0 (not
+# the engine's 5 s), an omitted stop grace period is 0 (not 10 s), an omitted init is false (not
+# the daemon's --init). Each default below names the schema field it comes from.
 
 
 @dataclass(frozen=True)
@@ -247,7 +260,8 @@ class ServiceSpec:
         }
         _put(spec, "UpdateConfig", self.update_config)
         _put(spec, "RollbackConfig", self.rollback_config)
-        _put(spec, "EndpointSpec", self.endpoint_spec)
+        if self.endpoint_spec is not None:
+            spec["EndpointSpec"] = self.endpoint_spec
         return spec
 
     def create_kwargs(self) -> Json:
@@ -270,6 +284,28 @@ class ServiceSpec:
         """The same spec running another image (what a new image tag changes)."""
         template = {**self.task_template}
         template["ContainerSpec"] = {**template["ContainerSpec"], "Image": image}
+        return replace(self, task_template=template)
+
+    def registry_pinned(self, digest: str, platforms: Iterable[Mapping[str, str]]) -> ServiceSpec:
+        """The spec as the provider's create leaves it once the registry has answered for its
+        image (ServiceCreateOptions.QueryRegistry, docker/docker client service_create.go
+        resolveContainerSpecImage): the image gains the digest unless it names one already,
+        and the image's platforms become the placement's. `platforms` are the registry's
+        {architecture, os} pairs; "arm" loses its architecture, as the client does."""
+        template = {**self.task_template}
+        template["ContainerSpec"] = {
+            **template["ContainerSpec"],
+            "Image": image_with_digest(self.image, digest),
+        }
+        pinned = [
+            {
+                "Architecture": "" if p["architecture"].lower() == "arm" else p["architecture"],
+                "OS": p["os"],
+            }
+            for p in platforms
+        ]
+        if pinned:
+            template["Placement"] = {**template.get("Placement", {}), "Platforms": pinned}
         return replace(self, task_template=template)
 
     def references(self) -> set[str]:
@@ -304,60 +340,112 @@ class ServiceSpec:
         return replace(self, task_template=template)
 
 
-def _duration(fields: _Fields, key: str) -> int | None:
-    value = fields.take(key)
+_DIGEST = re.compile(r"@[A-Za-z0-9_+.-]+:[0-9a-fA-F]{32,}$")
+
+
+def image_with_digest(image: str, digest: str) -> str:
+    """docker/docker client imageWithDigestString: a reference without a digest gains it (a tag
+    stays); one with a digest is left as it is. References are kept in the short form the
+    client prints (reference.FamiliarString: no docker.io/library/ prefix)."""
+    if _DIGEST.search(image):
+        return image
+    familiar = image
+    for prefix in ("docker.io/library/", "index.docker.io/library/"):
+        if familiar.startswith(prefix):
+            familiar = familiar[len(prefix) :]
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if familiar.startswith(prefix):
+            familiar = familiar[len(prefix) :]
+    return f"{familiar}@{digest}"
+
+
+def registry_host(image: str) -> str | None:
+    """The registry an image reference names, or None for a Docker Hub short name (the first
+    path component is a host only with a dot, a port or as localhost: docker/distribution
+    reference.splitDockerDomain)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def _rule(check: Callable[..., Any], *args: Any) -> Any:
+    """Run one of the provider's validators, reporting a refusal as a TranslationError."""
+    try:
+        return check(*args)
+    except rules.ProviderRuleError as error:
+        raise TranslationError(str(error)) from None
+
+
+def _duration(fields: _Fields, key: str, default: str | None = None) -> int | None:
+    value = fields.take(key, default)
     return None if value is None else go_duration_nanos(value, fields.at(key))
 
 
+def _count(fields: _Fields, key: str, default: int | None = None, minimum: int = 0) -> int | None:
+    """An integer the schema bounds below (validateIntegerGeqThan)."""
+    value = fields.take(key)
+    if value is None:
+        return default
+    return int(_rule(rules.integer_at_least, _int(value, fields.at(key)), minimum, fields.at(key)))
+
+
+def _pattern(fields: _Fields, key: str, pattern: str, default: str | None = None) -> str | None:
+    value = fields.take(key, default)
+    return None if value is None else str(_rule(rules.matches, value, pattern, fields.at(key)))
+
+
 def _healthcheck(value: Any, where: str) -> Json:
+    """healthcheck: interval, timeout and start_period default to "0s", retries to 0."""
     fields = _Fields(value, where)
     check: Json = {}
     _put(check, "Test", fields.take("tests"))
-    _put(check, "Interval", _duration(fields, "interval"))
-    _put(check, "Timeout", _duration(fields, "timeout"))
-    _put(check, "StartPeriod", _duration(fields, "startPeriod"))
-    retries = fields.take("retries")
-    if retries is not None:
-        check["Retries"] = _int(retries, fields.at("retries"))
+    check["Interval"] = _duration(fields, "interval", "0s")
+    check["Timeout"] = _duration(fields, "timeout", "0s")
+    check["StartPeriod"] = _duration(fields, "startPeriod", "0s")
+    check["Retries"] = _count(fields, "retries", 0)
     fields.done()
     return check
 
 
 def _mount(value: Any, where: str) -> Json:
+    """mounts[]: type must be bind, volume or tmpfs; a bind's propagation defaults to rprivate;
+    a tmpfs's size and mode are sent as given, or 0 (the engine's defaults)."""
     fields = _Fields(value, where)
-    mount: Json = {"Target": fields.take("target"), "Type": fields.take("type")}
+    mount: Json = {
+        "Target": fields.take("target"),
+        "Type": _pattern(fields, "type", rules.MOUNT_TYPE),
+    }
+    if not mount["Target"] or mount["Type"] is None:
+        raise TranslationError(f"{where}: a mount needs a target and a type")
     _put(mount, "Source", fields.take("source"))
     if fields.take("readOnly"):
         mount["ReadOnly"] = True
     tmpfs = fields.take("tmpfsOptions")
     if tmpfs is not None:
         options = _Fields(tmpfs, fields.at("tmpfsOptions"))
-        translated: Json = {}
-        size = options.take("sizeBytes")
-        if size is not None:
-            translated["SizeBytes"] = _int(size, options.at("sizeBytes"))
-        mode = options.take("mode")
-        if mode is not None:
-            translated["Mode"] = _int(mode, options.at("mode"))
+        mount["TmpfsOptions"] = {
+            "SizeBytes": _int(options.take("sizeBytes", 0), options.at("sizeBytes")),
+            "Mode": _int(options.take("mode", 0), options.at("mode")),
+        }
         options.done()
-        mount["TmpfsOptions"] = translated
     bind = fields.take("bindOptions")
     if bind is not None:
         options = _Fields(bind, fields.at("bindOptions"))
-        mount["BindOptions"] = {}
-        _put(mount["BindOptions"], "Propagation", options.take("propagation"))
+        propagation = _pattern(options, "propagation", rules.BIND_PROPAGATION, "rprivate")
+        mount["BindOptions"] = {"Propagation": propagation}
         options.done()
     volume = fields.take("volumeOptions")
     if volume is not None:
         options = _Fields(volume, fields.at("volumeOptions"))
-        translated = {}
+        translated: Json = {}
         if options.take("noCopy"):
             translated["NoCopy"] = True
         _put(translated, "Labels", _labels(options.take("labels"), options.at("labels")))
-        driver: Json = {}
-        _put(driver, "Name", options.take("driverName"))
-        _put(driver, "Options", options.take("driverOptions"))
-        _put(translated, "DriverConfig", driver)
+        # The provider always makes a DriverConfig for volume options (driver_name and
+        # driver_options are read from the block even when empty).
+        translated["DriverConfig"] = {"Name": options.take("driverName") or ""}
+        _put(translated["DriverConfig"], "Options", options.take("driverOptions"))
         options.done()
         mount["VolumeOptions"] = translated
     fields.done()
@@ -365,15 +453,15 @@ def _mount(value: Any, where: str) -> Json:
 
 
 def _file_reference(kind: str) -> Callable[[Any, str], Json]:
-    """A secret or config mounted as a file (same shape, different ID/name keys)."""
+    """A secret or config mounted as a file (same shape, different ID/name keys): uid and gid
+    default to "0", the mode to 0o444."""
 
     def translate(value: Any, where: str) -> Json:
         fields = _Fields(value, where)
         file: Json = {"Name": fields.take("fileName")}
         file["UID"] = str(fields.take("fileUid", "0"))
         file["GID"] = str(fields.take("fileGid", "0"))
-        mode = fields.take("fileMode")
-        file["Mode"] = 0o444 if mode is None else _int(mode, fields.at("fileMode"))
+        file["Mode"] = _count(fields, "fileMode", 0o444)
         reference: Json = {"File": file, f"{kind}ID": fields.take(f"{kind.lower()}Id")}
         _put(reference, f"{kind}Name", fields.take(f"{kind.lower()}Name"))
         fields.done()
@@ -390,7 +478,8 @@ def _privileges(value: Any, where: str) -> Json:
         spec = _Fields(credential, fields.at("credentialSpec"))
         privileges["CredentialSpec"] = {}
         _put(privileges["CredentialSpec"], "File", spec.take("file"))
-        _put(privileges["CredentialSpec"], "Registry", spec.take("registry"))
+        # createContainerSpec writes `registry` into File too (a provider bug, sent as is).
+        _put(privileges["CredentialSpec"], "File", spec.take("registry"))
         spec.done()
     selinux = fields.take("seLinuxContext")
     if selinux is not None:
@@ -432,15 +521,17 @@ def _container_spec(value: Any, where: str) -> Json:
         spec["ReadOnly"] = True
     _put(spec, "Mounts", _map(fields.take("mounts"), fields.at("mounts"), _mount))
     _put(spec, "StopSignal", fields.take("stopSignal"))
-    _put(spec, "StopGracePeriod", _duration(fields, "stopGracePeriod"))
+    # stop_grace_period: parsed even when empty, so an omitted one is 0 (the engine's own
+    # default would be 10 s).
+    spec["StopGracePeriod"] = _duration(fields, "stopGracePeriod") or 0
     health = fields.take("healthcheck")
-    if health is not None:
-        spec["Healthcheck"] = _healthcheck(health, fields.at("healthcheck"))
+    # healthcheck: always a HealthConfig, empty when omitted (the image's own check then runs).
+    spec["Healthcheck"] = {} if health is None else _healthcheck(health, fields.at("healthcheck"))
     _put(spec, "Hosts", _map(fields.take("hosts"), fields.at("hosts"), _host))
     dns = fields.take("dnsConfig")
+    spec["DNSConfig"] = {}  # always made, empty when omitted
     if dns is not None:
         config = _Fields(dns, fields.at("dnsConfig"))
-        spec["DNSConfig"] = {}
         _put(spec["DNSConfig"], "Nameservers", config.take("nameservers"))
         _put(spec["DNSConfig"], "Search", config.take("searches"))
         _put(spec["DNSConfig"], "Options", config.take("options"))
@@ -449,45 +540,45 @@ def _container_spec(value: Any, where: str) -> Json:
     _put(spec, "Secrets", secrets)
     configs = _map(fields.take("configs"), fields.at("configs"), _file_reference("Config"))
     _put(spec, "Configs", configs)
-    _put(spec, "Isolation", fields.take("isolation"))
+    spec["Isolation"] = _pattern(fields, "isolation", rules.ISOLATION, "default")
     _put(spec, "Sysctls", fields.take("sysctl"))
     _put(spec, "CapabilityAdd", fields.take("capAdds"))
     _put(spec, "CapabilityDrop", fields.take("capDrops"))
-    init = fields.take("init")
-    if init is not None:
-        spec["Init"] = bool(init)
+    # init: read from the block even when omitted (false), for engine API >= 1.37.
+    spec["Init"] = bool(fields.take("init", False))
     fields.done()
     return spec
 
 
+def _amounts(value: Any, where: str, *, generic: bool) -> Json:
+    given = _Fields(value, where)
+    translated: Json = {}
+    for source, target in (("nanoCpus", "NanoCPUs"), ("memoryBytes", "MemoryBytes")):
+        amount = given.take(source)
+        if amount is not None:
+            translated[target] = _int(amount, given.at(source))
+    if generic:
+        resources = given.take("genericResources")
+        if resources is not None:
+            _put(
+                translated,
+                "GenericResources",
+                _generic_resources(resources, given.at("genericResources")),
+            )
+    given.done()
+    return translated
+
+
 def _resources(value: Any, where: str) -> Json:
+    """resources: limits and reservation as given; an omitted block is sent empty."""
     fields = _Fields(value, where)
     resources: Json = {}
     limits = fields.take("limits")
     if limits is not None:
-        given = _Fields(limits, fields.at("limits"))
-        translated: Json = {}
-        for source, target in (("nanoCpus", "NanoCPUs"), ("memoryBytes", "MemoryBytes")):
-            amount = given.take(source)
-            if amount is not None:
-                translated[target] = _int(amount, given.at(source))
-        given.done()
-        resources["Limits"] = translated
+        resources["Limits"] = _amounts(limits, fields.at("limits"), generic=False)
     reservation = fields.take("reservation")
     if reservation is not None:
-        given = _Fields(reservation, fields.at("reservation"))
-        translated = {}
-        for source, target in (("nanoCpus", "NanoCPUs"), ("memoryBytes", "MemoryBytes")):
-            amount = given.take(source)
-            if amount is not None:
-                translated[target] = _int(amount, given.at(source))
-        generic = given.take("genericResources")
-        if generic is not None:
-            translated["GenericResources"] = _generic_resources(
-                generic, given.at("genericResources")
-            )
-        given.done()
-        resources["Reservations"] = translated
+        resources["Reservations"] = _amounts(reservation, fields.at("reservation"), generic=True)
     fields.done()
     return resources
 
@@ -497,8 +588,8 @@ def _generic_resources(value: Any, where: str) -> list[Json]:
     fields = _Fields(value, where)
     found: list[Json] = []
     for key, spec_key in (
-        ("discreteResourcesSpecs", "DiscreteResourceSpec"),
         ("namedResourcesSpecs", "NamedResourceSpec"),
+        ("discreteResourcesSpecs", "DiscreteResourceSpec"),
     ):
         for entry in fields.take(key) or []:
             kind, separator, amount = str(entry).partition("=")
@@ -515,14 +606,14 @@ def _generic_resources(value: Any, where: str) -> list[Json]:
 
 
 def _restart_policy(value: Any, where: str) -> Json:
+    """restart_policy: delay, max_attempts and window are always sent, 0 when omitted (the
+    engine's own default delay would be 5 s); condition only when given."""
     fields = _Fields(value, where)
     policy: Json = {}
-    _put(policy, "Condition", fields.take("condition"))
-    _put(policy, "Delay", _duration(fields, "delay"))
-    attempts = fields.take("maxAttempts")
-    if attempts is not None:
-        policy["MaxAttempts"] = _int(attempts, fields.at("maxAttempts"))
-    _put(policy, "Window", _duration(fields, "window"))
+    _put(policy, "Condition", _pattern(fields, "condition", rules.RESTART_CONDITION))
+    policy["Delay"] = _duration(fields, "delay") or 0
+    policy["MaxAttempts"] = _count(fields, "maxAttempts", 0)
+    policy["Window"] = _duration(fields, "window") or 0
     fields.done()
     return policy
 
@@ -541,9 +632,9 @@ def _placement(value: Any, where: str) -> Json:
     # pulumi-docker takes bare spread descriptors (node.labels.zone), as the provider sends them.
     prefs = fields.take("prefs") or []
     _put(placement, "Preferences", [{"Spread": {"SpreadDescriptor": p}} for p in prefs])
-    maximum = fields.take("maxReplicas")
+    maximum = _count(fields, "maxReplicas", 0)
     if maximum:
-        placement["MaxReplicas"] = _int(maximum, fields.at("maxReplicas"))
+        placement["MaxReplicas"] = maximum
     _put(placement, "Platforms", _map(fields.take("platforms"), fields.at("platforms"), _platform))
     fields.done()
     return placement
@@ -554,7 +645,7 @@ def _network_attachment(value: Any, where: str) -> Json:
     identifier, name = fields.take("id"), fields.take("name")  # `name`: the deprecated form
     target = identifier or name
     if not target:
-        raise TranslationError(f"{where}: a network attachment needs an id")
+        raise TranslationError(f"{where}: network 'name' or 'id' must be specified")
     attachment: Json = {"Target": target}
     _put(attachment, "Aliases", fields.take("aliases"))
     options = {}
@@ -579,93 +670,110 @@ def _task_template(value: Any, where: str) -> Json:
     template: Json = {
         "ContainerSpec": _container_spec(fields.take("containerSpec"), fields.at("containerSpec"))
     }
+    # resources, restart_policy and placement are read even when omitted: sent empty.
     for key, target, translate in (
         ("resources", "Resources", _resources),
         ("restartPolicy", "RestartPolicy", _restart_policy),
         ("placement", "Placement", _placement),
-        ("logDriver", "LogDriver", _log_driver),
     ):
         given = fields.take(key)
-        if given is not None:
-            template[target] = translate(given, fields.at(key))
+        template[target] = {} if given is None else translate(given, fields.at(key))
+    log_driver = fields.take("logDriver")
+    if log_driver is not None:
+        template["LogDriver"] = _log_driver(log_driver, fields.at("logDriver"))
     networks = fields.take("networksAdvanceds")
     _put(template, "Networks", _map(networks, fields.at("networksAdvanceds"), _network_attachment))
-    force = fields.take("forceUpdate")
+    force = _count(fields, "forceUpdate", 0)
     if force:
-        template["ForceUpdate"] = _int(force, fields.at("forceUpdate"))
-    _put(template, "Runtime", fields.take("runtime"))
+        template["ForceUpdate"] = force
+    _put(template, "Runtime", _pattern(fields, "runtime", rules.RUNTIME))
     fields.done()
     return template
 
 
-def _rollout(value: Any, where: str) -> Json:
-    """update_config and rollback_config share the Engine API's UpdateConfig shape."""
+def _rollout(value: Any, where: str, *, rollback: bool) -> Json:
+    """update_config and rollback_config share the Engine API's UpdateConfig shape; a given
+    block has every field, with the schema's defaults: parallelism 1, delay 0s, failure action
+    pause, monitor 5s, max failure ratio 0.0 (a float from 0 to 1), order stop-first."""
     fields = _Fields(value, where)
-    config: Json = {}
-    parallelism = fields.take("parallelism")
-    if parallelism is not None:
-        config["Parallelism"] = _int(parallelism, fields.at("parallelism"))
-    _put(config, "Delay", _duration(fields, "delay"))
-    _put(config, "FailureAction", fields.take("failureAction"))
-    _put(config, "Monitor", _duration(fields, "monitor"))
-    ratio = fields.take("maxFailureRatio")
-    if ratio is not None:
-        try:
-            config["MaxFailureRatio"] = float(ratio)
-        except ValueError:
-            raise TranslationError(f"{fields.at('maxFailureRatio')}: {ratio!r}") from None
-    _put(config, "Order", fields.take("order"))
+    failure_pattern = rules.ROLLBACK_FAILURE_ACTION if rollback else rules.UPDATE_FAILURE_ACTION
+    order_pattern = rules.ROLLBACK_ORDER if rollback else rules.UPDATE_ORDER
+    ratio = _rule(
+        rules.float_ratio, fields.take("maxFailureRatio", "0.0"), fields.at("maxFailureRatio")
+    )
+    config: Json = {
+        "Parallelism": _count(fields, "parallelism", 1),
+        "Delay": _duration(fields, "delay", "0s"),
+        "FailureAction": _pattern(fields, "failureAction", failure_pattern, "pause"),
+        "Monitor": _duration(fields, "monitor", "5s"),
+        "MaxFailureRatio": ratio,
+        "Order": _pattern(fields, "order", order_pattern, "stop-first"),
+    }
     fields.done()
     return config
 
 
 def _port(value: Any, where: str) -> Json:
     fields = _Fields(value, where)
+    target = fields.take("targetPort")
+    if target is None:
+        raise TranslationError(f"{fields.at('targetPort')}: a port needs a target port")
     port: Json = {
-        "Protocol": fields.take("protocol") or "tcp",
-        "TargetPort": _int(fields.take("targetPort"), fields.at("targetPort")),
+        "Protocol": _pattern(fields, "protocol", rules.PORT_PROTOCOL, "tcp"),
+        "TargetPort": _int(target, fields.at("targetPort")),
     }
     _put(port, "Name", fields.take("name"))
     published = fields.take("publishedPort")
     if published is not None:
         port["PublishedPort"] = _int(published, fields.at("publishedPort"))
-    port["PublishMode"] = fields.take("publishMode") or "ingress"
+    port["PublishMode"] = _pattern(fields, "publishMode", rules.PUBLISH_MODE, "ingress")
     fields.done()
     return port
 
 
 def _endpoint_spec(value: Any, where: str) -> Json:
+    """endpoint_spec: always sent; its mode only when given (the engine then uses vip)."""
     fields = _Fields(value, where)
-    spec: Json = {"Mode": fields.take("mode") or "vip"}
+    spec: Json = {}
+    _put(spec, "Mode", _pattern(fields, "mode", rules.ENDPOINT_MODE))
     _put(spec, "Ports", _map(fields.take("ports"), fields.at("ports"), _port))
     fields.done()
     return spec
 
 
 def _mode(value: Any, where: str) -> Json:
+    """mode: replicated (replicas default 1, at least 0) or global; omitted, the provider sends
+    an empty mode and the engine runs one replica."""
     if value is None:
-        return {"Replicated": {"Replicas": 1}}  # the provider's default
+        return {}
     fields = _Fields(value, where)
     replicated = fields.take("replicated")
     is_global = bool(fields.take("global", False))
     fields.done()
+    mode: Json = {}
+    if replicated is not None:
+        given = _Fields(replicated, f"{where}.replicated")
+        mode["Replicated"] = {"Replicas": _count(given, "replicas", 1)}
+        given.done()
     if is_global:
         if replicated is not None:
             raise TranslationError(f"{where}: both global and replicated")
-        return {"Global": {}}
-    given = _Fields(replicated or {}, f"{where}.replicated")
-    replicas = given.take("replicas", 1)
-    given.done()
-    return {"Replicated": {"Replicas": _int(replicas, f"{where}.replicated.replicas")}}
+        mode["Global"] = {}
+    return mode
 
 
-def _registry_auth(value: Any, where: str) -> Json:
+def _registry_auth(value: Any, where: str) -> Json | None:
+    """auth: sent only with both a username and a password (authToServiceAuth); anything less
+    and the provider sends no credentials at all."""
     fields = _Fields(value, where)
-    auth: Json = {"serveraddress": fields.take("serverAddress")}
-    _put(auth, "username", fields.take("username"))
-    _put(auth, "password", fields.take("password"))
+    server = fields.take("serverAddress")
+    username, password = fields.take("username"), fields.take("password")
     fields.done()
-    return auth
+    if not server:
+        raise TranslationError(f"{where}.serverAddress: required with auth")
+    if not username or not password:
+        return None
+    return {"serveraddress": server, "username": username, "password": password}
 
 
 def translate_service(resource: RecordedResource) -> ServiceSpec:
@@ -687,13 +795,17 @@ def translate_service(resource: RecordedResource) -> ServiceSpec:
         labels=_labels(fields.take("labels"), fields.at("labels")),
         task_template=_task_template(fields.take("taskSpec"), fields.at("taskSpec")),
         mode=_mode(fields.take("mode"), fields.at("mode")),
-        update_config=None if update is None else _rollout(update, fields.at("updateConfig")),
-        rollback_config=(
-            None if rollback is None else _rollout(rollback, fields.at("rollbackConfig"))
+        update_config=(
+            None if update is None else _rollout(update, fields.at("updateConfig"), rollback=False)
         ),
-        endpoint_spec=None
-        if endpoint is None
-        else _endpoint_spec(endpoint, fields.at("endpointSpec")),
+        rollback_config=(
+            None
+            if rollback is None
+            else _rollout(rollback, fields.at("rollbackConfig"), rollback=True)
+        ),
+        endpoint_spec=(
+            {} if endpoint is None else _endpoint_spec(endpoint, fields.at("endpointSpec"))
+        ),
         registry_auth=None if auth is None else _registry_auth(auth, fields.at("auth")),
     )
     fields.done()

@@ -23,7 +23,7 @@ from typing import Any
 
 import docker
 
-from mlstack.swarm_spec import ServiceSpec, SwarmPlan, engine_ids
+from mlstack.swarm_spec import ServiceSpec, SwarmPlan, engine_ids, registry_host
 
 LOCK_FILE = Path("/tmp/mlstack-swarm-dev-stack.lock")
 NAMES_WAIT_SECONDS = 900
@@ -102,8 +102,29 @@ class SwarmDeployment:
             created = self.api.create_secret(**secret.create_kwargs())
             self.created_secrets[secret.resource] = created["ID"]
         for service in self.plan.services:
-            created = self.api.create_service(**self.resolved(service).create_kwargs())
+            spec = self.registry_query(self.resolved(service))
+            created = self.api.create_service(**spec.create_kwargs())
             self.created_services[service.name] = created["ID"]
+
+    def registry_query(self, service: ServiceSpec) -> ServiceSpec:
+        """What the provider's create does before it sends the spec (QueryRegistry): ask the
+        image's registry for its digest and platforms and pin both; a failed lookup leaves the
+        spec as it is (the client only warns). A Docker Hub short name is not asked about: this
+        machine has no route there, so the lookup could only fail."""
+        if registry_host(service.image) is None:
+            return service
+        auth = service.registry_auth
+        credentials = None if auth is None else {k: auth[k] for k in ("username", "password")}
+        try:
+            found = self.api.inspect_distribution(service.image, auth_config=credentials)
+        except docker.errors.APIError:
+            return service
+        return service.registry_pinned(found["Descriptor"]["digest"], found.get("Platforms") or [])
+
+    def engine_ids(self) -> dict[str, str]:
+        """Recorded ID (the mocks' "<resource>-id") -> the engine's ID, for networks and
+        secrets this run created."""
+        return engine_ids(self.plan, {**self.created_networks, **self.created_secrets})
 
     def resolved(self, service: ServiceSpec) -> ServiceSpec:
         return service.resolve(
@@ -174,7 +195,9 @@ class SwarmDeployment:
         return problems
 
     def _leftovers(self, name: str) -> list[Any]:
-        found: list[Any] = self.client.containers.list(
+        # The low-level listing: the high-level one inspects each container it lists, and one
+        # removed in between raised NotFound here (seen in a teardown).
+        found: list[Any] = self.api.containers(
             all=True, filters={"label": f"com.docker.swarm.service.name={name}"}
         )
         return found

@@ -203,3 +203,25 @@ def test_a_swarm_service_pulls_the_digest_with_the_declared_auth(
         problems = deployment.teardown()
         client.close()
         assert not problems, problems
+
+
+def test_the_registry_query_pins_the_tag_to_the_pushed_digest_and_platform(
+    docker_engine: docker.DockerClient, pushed: Pushed
+) -> None:
+    """What the provider's create does before it sends a service (QueryRegistry): the registry is
+    asked for the image's digest and platforms with the service's credentials, and both are
+    pinned in the spec (tests/swarm_engine.py SwarmDeployment.registry_query)."""
+    swarm_plan = plan(pushed.recording)
+    tag = pushed.image.inputs["imageName"]
+    tagged = swarm_plan.service(MODEL_SERVICE).with_image(tag)
+    assert tagged.registry_auth is not None
+    deployment = SwarmDeployment(docker_engine, swarm_plan, host_ports=())
+    resolved = deployment.registry_query(tagged)
+    assert resolved.image == f"{tag}@{pushed.digest}"
+    assert resolved.task_template["Placement"]["Platforms"] == [
+        {"Architecture": "amd64", "OS": "linux"}
+    ]
+    # Without the credentials the registry refuses the lookup, and the spec stays as it was,
+    # as the docker client leaves it (a warning, no pin).
+    anonymous = replace(tagged, registry_auth=None)
+    assert deployment.registry_query(anonymous).image == tag

@@ -20,7 +20,7 @@ from components.server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
 from components.settings import ServedModel, StackSettings, load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from components.swarm.specs import proxy, secrets, service, task, timing
-from components.swarm.specs.network import overlay_network_args
+from components.swarm.specs.network import VXLAN_OPTION, overlay_network_args, overlay_vxlan_id
 from tests.harness import PROJECT_DIR
 
 IRIS = {
@@ -57,7 +57,14 @@ def model_spec(
 ) -> service.ServiceSpec:
     served = model or settings.models[0]
     return service.model_service_spec(
-        served, "mlstack/iris:1.0.0-abc", "net-id", "dev", settings.swarm, {"a": "b"}, mounts or []
+        served,
+        "mlstack/iris:1.0.0-abc",
+        "net-id",
+        "dev",
+        settings.swarm,
+        {"a": "b"},
+        mounts or [],
+        platform="linux/amd64",
     )
 
 
@@ -166,7 +173,7 @@ def test_the_container_is_hardened_and_runs_the_contract() -> None:
         "5s",
         "3s",
         3,
-        "300s",
+        "5m",
     )
 
 
@@ -186,7 +193,7 @@ def test_update_rollback_and_restart_policies_are_on_the_service() -> None:
         "30s",
         1,
     )
-    assert update.max_failure_ratio == "0"
+    assert update.max_failure_ratio == "0.0"
     rollback = spec.rollback_config
     assert (rollback.order, rollback.failure_action, rollback.monitor) == (
         "start-first",
@@ -194,9 +201,9 @@ def test_update_rollback_and_restart_policies_are_on_the_service() -> None:
         "30s",
     )
     restart = spec.task_spec.restart_policy
-    assert (restart.condition, restart.max_attempts, restart.window) == ("on-failure", 3, "384s")
-    assert spec.converge_config.timeout == "700s"
-    assert spec.custom_timeouts.update == "710s"
+    assert (restart.condition, restart.max_attempts, restart.window) == ("on-failure", 3, "6m24s")
+    assert spec.converge_config.timeout == "11m40s"
+    assert spec.custom_timeouts.update == "11m50s"
 
 
 def test_placement_spreads_by_the_size_and_settings() -> None:
@@ -247,16 +254,30 @@ def test_networks_are_attached_by_id_without_the_deprecated_name() -> None:
 
 def test_the_overlay_network_is_attachable_and_optionally_encrypted() -> None:
     plain = overlay_network_args(stack().swarm, "dev", {"x": "y"})
+    vxlan = overlay_vxlan_id(stack().swarm, "dev")
     assert (plain.name, plain.driver, plain.attachable, plain.options) == (
         "mlstack-dev",
         "overlay",
         True,
-        None,
+        {VXLAN_OPTION: str(vxlan)},
     )
     encrypted = overlay_network_args(
         stack(swarm={**DEV_SWARM, "network": {"encrypted": True}}).swarm, "dev", {}
     )
-    assert encrypted.options == {"encrypted": "true"}
+    assert encrypted.options == {VXLAN_OPTION: str(vxlan), "encrypted": "true"}
+
+
+def test_the_vxlan_id_is_derived_from_the_network_name_unless_set() -> None:
+    """The engine records the overlay's VXLAN ID among its options; mlstack sends it, so the
+    provider reads back exactly what it sent (tests/test_swarm_readback.py)."""
+    swarm = stack().swarm
+    dev, prod = overlay_vxlan_id(swarm, "dev"), overlay_vxlan_id(swarm, "prod")
+    assert dev == overlay_vxlan_id(swarm, "dev")  # stable across runs and clones
+    assert dev != prod
+    assert min(dev, prod) >= 2**20
+    assert max(dev, prod) <= 2**24 - 1
+    pinned = stack(swarm={**DEV_SWARM, "network": {"vxlanId": 5000}}).swarm
+    assert overlay_vxlan_id(pinned, "dev") == 5000
 
 
 @pytest.mark.parametrize(
@@ -275,11 +296,12 @@ def test_the_endpoint_is_the_managers_host_port(docker_host: str, url: str) -> N
 
 
 def test_secret_names_follow_their_content_and_fit_dockers_limits() -> None:
-    first = secrets.secret_name("dev", "iris", "api-token", "one")
-    assert first == secrets.secret_name("dev", "iris", "api-token", "one")
-    assert first != secrets.secret_name("dev", "iris", "api-token", "two")
+    first = secrets.secret_name("dev", "iris", "api-token", "one", {"a": "b"})
+    assert first == secrets.secret_name("dev", "iris", "api-token", "one", {"a": "b"})
+    assert first != secrets.secret_name("dev", "iris", "api-token", "two", {"a": "b"})
+    assert first != secrets.secret_name("dev", "iris", "api-token", "one", {"a": "c"})
     assert first.startswith("dev-iris-api-token-")
-    long = secrets.secret_name("environment", "m" * 40, "f" * 60, "value")
+    long = secrets.secret_name("environment", "m" * 40, "f" * 60, "value", {})
     assert len(long) <= 64
     for name in (first, long):
         assert re.fullmatch(r"[a-zA-Z0-9]+([a-zA-Z0-9-_.]*[a-zA-Z0-9])?", name), name
@@ -395,7 +417,13 @@ def test_the_proxy_image_tag_follows_its_build_context() -> None:
 def test_with_host_ports_the_proxy_runs_on_every_node_and_updates_stop_first() -> None:
     settings = two_models()
     spec = proxy.proxy_service_spec(
-        proxy.proxy_routes(settings.models, "dev"), "img", "net", "dev", settings.swarm, {}
+        proxy.proxy_routes(settings.models, "dev"),
+        "img",
+        "net",
+        "dev",
+        settings.swarm,
+        {},
+        platform="linux/amd64",
     )
     assert spec.name == "dev-proxy"
     assert spec.mode.global_ is True
@@ -422,7 +450,8 @@ def test_with_host_ports_the_proxy_runs_on_every_node_and_updates_stop_first() -
         "/etc/mlstack-proxy/healthcheck.py",
         "9901",
     ]
-    assert (container.stop_signal, container.stop_grace_period) == ("SIGQUIT", "65s")
+    # 65 s, written as pulumi-docker reads it back (tests/test_go_durations.py).
+    assert (container.stop_signal, container.stop_grace_period) == ("SIGQUIT", "1m5s")
     limits = spec.task_spec.resources.limits
     assert (limits.nano_cpus, limits.memory_bytes) == (500_000_000, 128 * 2**20)
 
@@ -430,7 +459,13 @@ def test_with_host_ports_the_proxy_runs_on_every_node_and_updates_stop_first() -
 def test_with_ingress_ports_the_proxy_is_replicated_and_updates_start_first() -> None:
     settings = stack(swarm={"proxy": {"enabled": True, "replicas": 3}})
     spec = proxy.proxy_service_spec(
-        proxy.proxy_routes(settings.models, "dev"), "img", "net", "dev", settings.swarm, {}
+        proxy.proxy_routes(settings.models, "dev"),
+        "img",
+        "net",
+        "dev",
+        settings.swarm,
+        {},
+        platform="linux/amd64",
     )
     assert spec.mode.replicated.replicas == 3
     assert spec.converge_config is not None

@@ -3,9 +3,12 @@
 The dev stack is recorded offline (with the offline-made base image, this machine's CA bundle
 and an api-token secret set as `pulumi config set --secret` would), its images (model and proxy)
 are built from the recorded inputs, and its network, secret and services are created from the
-recorded pulumi-docker inputs translated by mlstack.swarm_spec. Then: replicas converge healthy,
-the model answers real predictions on the published host port through the proxy, the running
-containers carry the declared limits and hardening, a rolling update to a new image drops no
+recorded pulumi-docker inputs translated by mlstack.swarm_spec. Each service runs a copy of its
+image whose own user, healthcheck and stop signal differ from the declared ones, so what the
+containers show can only come from the spec. Then: replicas converge healthy, the model answers
+real predictions on the published host port through the proxy, the running containers carry the
+declared limits, hardening, user, healthcheck, init and stop settings, a task that exits cleanly
+is not restarted under on-failure while a failing one is, a rolling update to a new image drops no
 request under steady load, an update to a broken image rolls back by itself, again without a
 failed request, and a task killed outright costs no request either. Counts are printed
 (pytest -s) and in every assertion message.
@@ -17,13 +20,14 @@ retries switched off a killed task cost 15 of 4369 requests (502s); with nginx c
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +117,40 @@ def images_built(docker_engine: docker.DockerClient, python_base_image: str) -> 
         _remove_images(docker_engine, BUILT)
 
 
+# What the images built from the stack say themselves, overridden in test copies of them (below)
+# so that a container can only show the declared user, healthcheck and stop signal if the
+# service spec reached it.
+IMAGE_DEFAULTS_USER = "4242:4242"
+IMAGE_DEFAULTS_HEALTHCHECK = ["CMD", "false"]  # a container judged by it would never be healthy
+IMAGE_DEFAULTS_DOCKERFILE = """FROM {image}
+USER 4242:4242
+HEALTHCHECK --interval=61s --timeout=29s --start-period=7s --retries=9 CMD ["false"]
+STOPSIGNAL SIGUSR1
+"""
+
+
+def with_other_defaults(client: docker.DockerClient, image: str) -> str:
+    """`image` with its own user, healthcheck and stop signal changed (USER, HEALTHCHECK,
+    STOPSIGNAL), tagged next to it. Built offline: FROM a local image needs no registry."""
+    repository, _, tag = image.rpartition(":")
+    derived = f"{repository}:{tag}-other-defaults"
+    dockerfile = IMAGE_DEFAULTS_DOCKERFILE.format(image=image).encode()
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=derived, rm=True, pull=False)
+    return derived
+
+
 @pytest.fixture(scope="module")
 def stack(docker_engine: docker.DockerClient, images_built: Recording) -> Iterator[Stack]:
-    swarm_plan = plan(images_built)
+    recorded_plan = plan(images_built)
+    # Every service runs its recorded spec on a copy of its image whose own defaults differ.
+    services = []
+    for service in recorded_plan.services:
+        existed = bool(docker_engine.images.list(name=f"{service.image}-other-defaults"))
+        derived = with_other_defaults(docker_engine, service.image)
+        if not existed:  # another run's identical image stays
+            BUILT.insert(0, derived)  # removed before the image it is built on
+        services.append(service.with_image(derived))
+    swarm_plan = replace(recorded_plan, services=tuple(services))
     deployment = SwarmDeployment(docker_engine, swarm_plan, host_ports=(HOST_PORT,))
     deployment.acquire()
     try:
@@ -283,6 +318,151 @@ def test_running_containers_carry_the_declared_limits_and_hardening(stack: Stack
         assert content.strip() == TOKEN
         env = container.attrs["Config"]["Env"]
         assert not any(TOKEN in variable for variable in env), "the secret leaked into env"
+
+
+def test_the_spec_not_the_image_decides_user_healthcheck_init_and_stopping(
+    docker_engine: docker.DockerClient, stack: Stack
+) -> None:
+    """Each container runs an image whose own user, healthcheck and stop signal differ from the
+    service's: what the container shows can only have come from the spec."""
+    for service in stack.plan.services:
+        image = docker_engine.images.get(service.image).attrs["Config"]
+        assert image["User"] == IMAGE_DEFAULTS_USER, service.image
+        assert image["Healthcheck"]["Test"] == IMAGE_DEFAULTS_HEALTHCHECK, service.image
+        declared = service.task_template["ContainerSpec"]
+        health = declared["Healthcheck"]
+        containers = stack.deployment.containers(service.name)
+        assert containers, service.name
+        for container in containers:
+            config, host = container.attrs["Config"], container.attrs["HostConfig"]
+            assert config["User"] == declared["User"] == "10001:10001", service.name
+            assert config["Healthcheck"] == {
+                "Test": health["Test"],
+                "Interval": health["Interval"],
+                "Timeout": health["Timeout"],
+                "StartPeriod": health["StartPeriod"],
+                "Retries": health["Retries"],
+            }, service.name
+            assert health["Test"] != IMAGE_DEFAULTS_HEALTHCHECK
+            assert container.attrs["State"]["Health"]["Status"] == "healthy", service.name
+            assert host["Init"] is declared["Init"], service.name
+            assert config["StopSignal"] == declared["StopSignal"] != "SIGUSR1", service.name
+        # The restart policy and the stop grace period live on the task: the engine applies
+        # them when the container exits or is stopped (shown at work in the tests below).
+        for task in stack.deployment.running_tasks(service.name):
+            assert task["Spec"]["RestartPolicy"] == service.task_template["RestartPolicy"]
+            assert task["Spec"]["RestartPolicy"]["Condition"] == "on-failure"
+            grace = task["Spec"]["ContainerSpec"]["StopGracePeriod"]
+            assert grace == declared["StopGracePeriod"] > 0, service.name
+    for container in stack.deployment.containers(MODEL_SERVICE):
+        assert container.attrs["HostConfig"]["Init"] is True  # tini forwards SIGTERM
+        assert container.attrs["Config"]["StopSignal"] == "SIGTERM"
+    (proxy,) = stack.deployment.containers(PROXY_SERVICE)
+    assert proxy.attrs["Config"]["StopSignal"] == "SIGQUIT"
+
+
+def _one_off(stack: Stack, name: str, script: str) -> dict[str, Any]:
+    """The model service's recorded task (restart policy, init, stop signal and grace period
+    included) running `python -c script`: no network, secret, port or healthcheck, under a name
+    of this run."""
+    model = stack.plan.service(MODEL_SERVICE)
+    template = {key: value for key, value in model.task_template.items() if key != "Networks"}
+    container = {k: v for k, v in template["ContainerSpec"].items() if k != "Secrets"}
+    container["Command"] = ["python", "-c", script]
+    container["Healthcheck"] = {"Test": ["NONE"]}
+    template["ContainerSpec"] = container
+    created: dict[str, Any] = stack.deployment.api.create_service(
+        template, name=name, mode={"Replicated": {"Replicas": 1}}, labels={"mlstack.test": RUN_ID}
+    )
+    return created
+
+
+def test_a_clean_exit_is_not_restarted_under_on_failure(stack: Stack) -> None:
+    """restart_policy on-failure: a task that exits 0 stays complete; one that exits 3 is
+    restarted after the declared delay (the control: the policy is in force)."""
+    api = stack.deployment.api
+    policy = stack.plan.service(MODEL_SERVICE).task_template["RestartPolicy"]
+    assert policy["Condition"] == "on-failure"
+    delay = policy["Delay"] / 10**9
+    clean, failing = f"exit0-{RUN_ID}", f"exit3-{RUN_ID}"
+    ids = {
+        clean: _one_off(stack, clean, "raise SystemExit(0)")["ID"],
+        failing: _one_off(stack, failing, "raise SystemExit(3)")["ID"],
+    }
+    try:
+
+        def tasks(name: str) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = api.tasks(filters={"service": ids[name]})
+            return found
+
+        wait_for(
+            "the clean task to complete",
+            lambda: any(t["Status"]["State"] == "complete" for t in tasks(clean)),
+            CONVERGE_SECONDS,
+        )
+        wait_for(
+            "the failing task to be restarted", lambda: len(tasks(failing)) >= 2, CONVERGE_SECONDS
+        )
+        time.sleep(delay * 3)  # three restart delays: time enough for a restart that is wrong
+        done = tasks(clean)
+        print(f"[swarm engine] exit 0: {len(done)} task(s); exit 3: {len(tasks(failing))} tasks")
+        assert len(done) == 1, [t["Status"] for t in done]
+        assert done[0]["Status"]["State"] == "complete"
+        assert done[0]["Status"]["ContainerStatus"]["ExitCode"] == 0
+        failed = [t for t in tasks(failing) if t["Status"]["State"] == "failed"]
+        assert failed
+        assert failed[0]["Status"]["ContainerStatus"]["ExitCode"] == 3
+    finally:
+        for service_id in ids.values():
+            with suppress(docker.errors.NotFound):
+                api.remove_service(service_id)
+
+
+def test_a_task_ignoring_sigterm_is_killed_after_the_declared_grace_period(stack: Stack) -> None:
+    """The declared stop grace period (28 s for the model, not the engine's default 10 s) is
+    what the engine waits between SIGTERM and SIGKILL."""
+    api = stack.deployment.api
+    grace = stack.plan.service(MODEL_SERVICE).task_template["ContainerSpec"]["StopGracePeriod"]
+    assert grace / 10**9 == 28
+    name = f"ignore-term-{RUN_ID}"
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(3600)"
+    )
+    service_id = _one_off(stack, name, script)["ID"]
+    try:
+        container_id = wait_for(
+            f"{name} to run",
+            lambda: next(
+                (t["Status"]["ContainerStatus"]["ContainerID"]
+                 for t in api.tasks(filters={"service": service_id})
+                 if t["Status"]["State"] == "running"),
+                None,
+            ),
+            CONVERGE_SECONDS,
+        )  # fmt: skip
+        container = stack.deployment.client.containers.get(container_id)
+        wait_for("its process to ignore SIGTERM", lambda: b"ready" in container.logs(), 60)
+        started = time.monotonic()
+        api.update_service(  # scaled to 0: the task is stopped, its container kept
+            service_id,
+            api.inspect_service(service_id)["Version"]["Index"],
+            mode={"Replicated": {"Replicas": 0}},
+            fetch_current_spec=True,
+        )
+        wait_for(
+            "the container to stop",
+            lambda: (container.reload(), not container.attrs["State"]["Running"])[1],
+            grace / 10**9 + 30,
+            interval=0.2,
+        )
+        took = time.monotonic() - started
+        print(f"[swarm engine] SIGTERM ignored: killed after {took:.1f} s (grace 28 s)")
+        assert container.attrs["State"]["ExitCode"] == 137  # SIGKILL, not a clean stop
+        assert 28 - 1 <= took <= 28 + 10, took
+    finally:
+        with suppress(docker.errors.NotFound):
+            api.remove_service(service_id)
 
 
 def test_a_rolling_update_to_a_new_image_drops_no_request(

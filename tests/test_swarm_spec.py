@@ -16,6 +16,7 @@ from mlstack.swarm_spec import (
     engine_ids,
     go_duration_nanos,
     plan,
+    registry_host,
     translate_network,
     translate_secret,
     translate_service,
@@ -80,8 +81,14 @@ def test_the_dev_stack_translates_completely() -> None:
         ["ALL"],
     )
     assert container["Mounts"] == [
-        {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 256 * 2**20}}
+        {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 256 * 2**20, "Mode": 0}}
     ]
+    # What the provider adds for fields the program leaves out (its schema defaults).
+    assert (container["Init"], container["Isolation"], container["DNSConfig"]) == (
+        True,
+        "default",
+        {},
+    )
     assert container["StopGracePeriod"] == 28 * SECOND
     assert container["Secrets"][0]["File"] == {
         "Name": "token",
@@ -94,6 +101,12 @@ def test_the_dev_stack_translates_completely() -> None:
         "Reservations": {"NanoCPUs": 250_000_000, "MemoryBytes": 256 * 2**20},
     }
     assert model["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert model["TaskTemplate"]["RestartPolicy"] == {
+        "Condition": "on-failure",
+        "Delay": 5 * SECOND,
+        "MaxAttempts": 3,
+        "Window": 384 * SECOND,
+    }
     assert model["UpdateConfig"] == {
         "Parallelism": 1,
         "Delay": 5 * SECOND,
@@ -137,7 +150,10 @@ def test_with_image_changes_only_the_image() -> None:
     moved = spec.with_image("img:2")
     assert moved.image == "img:2"
     assert spec.image == "img:1"
-    assert moved.engine_spec()["TaskTemplate"]["ContainerSpec"] == {"Image": "img:2"}
+    assert moved.engine_spec()["TaskTemplate"]["ContainerSpec"] == {
+        **spec.engine_spec()["TaskTemplate"]["ContainerSpec"],
+        "Image": "img:2",
+    }
 
 
 def test_an_unknown_input_is_refused_by_name() -> None:
@@ -169,9 +185,10 @@ def test_gpu_reservations_become_generic_resources() -> None:
             }
         )
     )
+    # createGenericResources: named ones first, then discrete.
     assert spec.task_template["Resources"]["Reservations"]["GenericResources"] == [
-        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}},
         {"NamedResourceSpec": {"Kind": "GPU", "Value": "uuid-1"}},
+        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}},
     ]
 
 
@@ -243,3 +260,241 @@ def test_a_service_referring_to_an_undeclared_network_is_refused() -> None:
     ]
     with pytest.raises(TranslationError, match="does not declare"):
         plan(type(recorded)(recorded.project, recorded.stack, tuple(broken), recorded.outputs))
+
+
+# --- what the provider sends for what the program leaves out ---------------------------------
+# terraform-provider-docker v4.5.0 internal/provider/resource_docker_service_structures.go
+# (createServiceSpec and its create* expanders) with the schema defaults of
+# resource_docker_service.go.
+
+
+def test_omitted_nested_fields_are_sent_as_the_provider_sends_them() -> None:
+    spec = translate_service(service()).engine_spec()
+    assert spec["TaskTemplate"] == {
+        "ContainerSpec": {
+            "Image": "img:1",
+            "StopGracePeriod": 0,  # not the engine's 10 s
+            "Healthcheck": {},
+            "DNSConfig": {},
+            "Isolation": "default",
+            "Init": False,  # not the daemon's --init
+        },
+        "Resources": {},
+        "RestartPolicy": {},
+        "Placement": {},
+    }
+    assert spec["Mode"] == {}  # the engine then runs one replica
+    assert spec["EndpointSpec"] == {}
+    assert "UpdateConfig" not in spec
+    assert "RollbackConfig" not in spec
+
+
+def test_a_given_block_gets_the_schema_defaults_of_its_fields() -> None:
+    spec = translate_service(
+        service(
+            taskSpec={
+                "containerSpec": {
+                    "image": "x",
+                    "healthcheck": {"tests": ["CMD", "true"]},
+                    "secrets": [{"secretId": "s-id", "fileName": "token"}],
+                    "mounts": [
+                        {"target": "/data", "type": "bind", "source": "/srv", "bindOptions": {}}
+                    ],
+                },
+                "restartPolicy": {"condition": "on-failure"},
+            },
+            mode={"replicated": {}},
+            updateConfig={},
+            rollbackConfig={"order": "start-first"},
+            endpointSpec={"ports": [{"targetPort": 8080.0}]},
+        )
+    )
+    container = spec.task_template["ContainerSpec"]
+    assert container["Healthcheck"] == {
+        "Test": ["CMD", "true"],
+        "Interval": 0,
+        "Timeout": 0,
+        "StartPeriod": 0,
+        "Retries": 0,
+    }
+    assert container["Secrets"] == [
+        {"SecretID": "s-id", "File": {"Name": "token", "UID": "0", "GID": "0", "Mode": 0o444}}
+    ]
+    assert container["Mounts"][0]["BindOptions"] == {"Propagation": "rprivate"}
+    assert spec.task_template["RestartPolicy"] == {
+        "Condition": "on-failure",
+        "Delay": 0,  # not the engine's 5 s
+        "MaxAttempts": 0,
+        "Window": 0,
+    }
+    assert spec.mode == {"Replicated": {"Replicas": 1}}
+    defaults = {
+        "Parallelism": 1,
+        "Delay": 0,
+        "FailureAction": "pause",
+        "Monitor": 5 * SECOND,
+        "MaxFailureRatio": 0.0,
+        "Order": "stop-first",
+    }
+    assert spec.update_config == defaults
+    assert spec.rollback_config == {**defaults, "Order": "start-first"}
+    assert spec.endpoint_spec == {
+        "Ports": [{"Protocol": "tcp", "TargetPort": 8080, "PublishMode": "ingress"}]
+    }
+
+
+def test_networks_always_carry_the_default_ipam_driver_and_no_duplicate_check() -> None:
+    network = translate_network(resource(NETWORK_TYPE, {"name": "n", "driver": "overlay"}))
+    kwargs = network.create_kwargs()
+    assert kwargs["ipam"] == {"Driver": "default", "Config": []}
+    assert "check_duplicate" not in kwargs
+    assert kwargs["attachable"] is None  # only sent when true
+
+
+# --- registry credentials and the registry query ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"serverAddress": "r.example"},
+        {"serverAddress": "r.example", "username": "u"},
+        {"serverAddress": "r.example", "password": "p"},
+        {"serverAddress": "r.example", "username": "", "password": "p"},
+    ],
+)
+def test_partial_registry_credentials_are_dropped(auth: dict[str, str]) -> None:
+    """authToServiceAuth: without both a username and a password the provider sends none."""
+    assert translate_service(service(auth=auth)).registry_auth is None
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("r.example:5000/ml/iris:1.0", f"r.example:5000/ml/iris:1.0@{DIGEST}"),
+        ("r.example/ml/iris", f"r.example/ml/iris@{DIGEST}"),
+        (
+            f"r.example/ml/iris@{'sha256:' + 'cd' * 32}",
+            f"r.example/ml/iris@{'sha256:' + 'cd' * 32}",
+        ),
+        ("docker.io/library/nginx:1.27", f"nginx:1.27@{DIGEST}"),
+        ("docker.io/acme/app:2", f"acme/app:2@{DIGEST}"),
+    ],
+)
+def test_the_registry_query_pins_the_image_as_the_client_does(image: str, pinned: str) -> None:
+    spec = translate_service(service(taskSpec={"containerSpec": {"image": image}}))
+    resolved = spec.registry_pinned(
+        DIGEST, [{"architecture": "amd64", "os": "linux"}, {"architecture": "arm", "os": "linux"}]
+    )
+    assert resolved.image == pinned
+    assert resolved.task_template["Placement"]["Platforms"] == [
+        {"Architecture": "amd64", "OS": "linux"},
+        {"Architecture": "", "OS": "linux"},  # the client clears "arm" (swarmkit#2294)
+    ]
+
+
+def test_registry_hosts_are_told_from_docker_hub_names() -> None:
+    assert registry_host("r.example:5000/ml/iris:1") == "r.example:5000"
+    assert registry_host("localhost/iris") == "localhost"
+    assert registry_host("127.0.0.1:5000/iris") == "127.0.0.1:5000"
+    assert registry_host("mlstack/iris:1") is None  # Docker Hub
+    assert registry_host("nginx") is None
+
+
+# --- what the provider's validation refuses -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"updateConfig": {"maxFailureRatio": "1.5"}}, r"has to be between 0\.0 and 1\.0"),
+        ({"updateConfig": {"maxFailureRatio": "half"}}, "is not a float"),
+        ({"updateConfig": {"order": "first"}}, "doesn't match"),
+        ({"rollbackConfig": {"failureAction": "rollback"}}, "doesn't match"),
+        ({"updateConfig": {"delay": "-5s"}}, "not a Go duration"),
+        ({"updateConfig": {"parallelism": -1.0}}, "cannot be lower than 0"),
+        ({"mode": {"replicated": {"replicas": -2.0}}}, "cannot be lower than 0"),
+        ({"endpointSpec": {"mode": "lb"}}, "doesn't match"),
+        ({"endpointSpec": {"ports": [{"targetPort": 80.0, "protocol": "icmp"}]}}, "doesn't match"),
+        (
+            {"endpointSpec": {"ports": [{"targetPort": 80.0, "publishMode": "mesh"}]}},
+            "doesn't match",
+        ),
+        (
+            {"taskSpec": {"containerSpec": {"image": "x"}, "restartPolicy": {"condition": "no"}}},
+            "doesn't match",
+        ),
+        (
+            {
+                "taskSpec": {
+                    "containerSpec": {"image": "x", "mounts": [{"target": "/a", "type": "npipe"}]}
+                }
+            },
+            "doesn't match",
+        ),
+        (
+            {
+                "taskSpec": {
+                    "containerSpec": {
+                        "image": "x",
+                        "mounts": [
+                            {"target": "/a", "type": "bind", "bindOptions": {"propagation": "up"}}
+                        ],
+                    }
+                }
+            },
+            "doesn't match",
+        ),
+        (
+            {"taskSpec": {"containerSpec": {"image": "x", "isolation": "vm"}}},
+            "doesn't match",
+        ),
+        (
+            {
+                "taskSpec": {
+                    "containerSpec": {
+                        "image": "x",
+                        "secrets": [{"secretId": "s", "fileName": "f", "fileMode": -1.0}],
+                    }
+                }
+            },
+            "cannot be lower than 0",
+        ),
+    ],
+)
+def test_values_the_provider_refuses_are_refused(inputs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TranslationError, match=message):
+        translate_service(service(**inputs))
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos"),
+    [
+        # Go's own time_test.go parseDurationTests (a selection).
+        ("0", 0),
+        ("5s", 5 * SECOND),
+        ("+5s", 5 * SECOND),
+        ("1478s", 1478 * SECOND),
+        ("5.6s", 5 * SECOND + 600_000_000),
+        ("5.s", 5 * SECOND),
+        (".5s", SECOND // 2),
+        ("1.004s", SECOND + 4_000_000),
+        ("100.00100s", 100 * SECOND + 1_000_000),
+        ("10ns", 10),
+        ("11us", 11_000),
+        ("12µs", 12_000),
+        ("12μs", 12_000),
+        ("13ms", 13_000_000),
+        ("14s", 14 * SECOND),
+        ("15m", 15 * 60 * SECOND),
+        ("16h", 16 * 3600 * SECOND),
+        ("3h30m", (3 * 3600 + 30 * 60) * SECOND),
+        ("10.5s4m", 4 * 60 * SECOND + 10 * SECOND + 500_000_000),
+        ("1h1m1s", 3661 * SECOND),
+    ],
+)
+def test_durations_parse_as_go_parses_them(text: str, nanos: int) -> None:
+    assert go_duration_nanos(text) == nanos

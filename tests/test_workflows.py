@@ -120,7 +120,7 @@ def test_the_diff_script_comments_on_every_stack(tmp_path: Path) -> None:
     body = (repo / "stack-diff" / "body.md").read_text()
     assert (repo / "stack-diff" / "pr-number").read_text() == "7\n"
     assert body.startswith("<!-- mlstack-stack-diff -->\n")
-    assert "### `dev`: 1 changed, 0 added, 0 removed" in body
+    assert "### `dev`: 0 to replace, 1 to update, 0 to add, 0 to remove; 10 unchanged" in body
     assert "### `staging`: no changes" in body
     assert "### `prod`: no changes" in body
     assert summary.read_text() == body

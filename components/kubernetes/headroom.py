@@ -57,7 +57,7 @@ class Headroom(pulumi.ComponentResource):
             global_default=False,
             preemption_policy=spec.preemption_policy,
             description=spec.description,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=list(spec.IMMUTABLE)),
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=HEADROOM_DEPLOYMENT, namespace=args.namespace, labels=labels

@@ -86,7 +86,9 @@ class KubernetesPlatform(pulumi.ComponentResource):
             global_default=False,
             preemption_policy=serving_class.preemption_policy,
             description=serving_class.description,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(replace_on_changes=list(serving_class.IMMUTABLE))
+            ),
         )
         self.priority_class_name = priority_class.metadata.name
 

@@ -12,9 +12,26 @@ EndpointMode = Literal["vip", "dnsrr"]
 PublishMode = Literal["ingress", "host"]
 
 
+# VXLAN network identifiers an overlay network may take (libnetwork's overlay allocator hands out
+# 4097 upwards itself; 2^24 - 1 is the largest VNI).
+VXLAN_ID_MIN = 4097
+VXLAN_ID_MAX = 2**24 - 1
+
+
 class NetworkSettings(StrictModel):
     name: Annotated[DnsLabel, Field(description="Overlay network name prefix.")] = "mlstack"
     encrypted: bool = Field(False, description="IPsec-encrypt overlay traffic between nodes.")
+    vxlan_id: Annotated[
+        int | None,
+        Field(
+            ge=VXLAN_ID_MIN,
+            le=VXLAN_ID_MAX,
+            description=(
+                "VXLAN ID of the overlay network; default: derived from its name (from 2^20 up). "
+                "Set another if a network already uses it (the new one would stay unallocated)."
+            ),
+        ),
+    ] = None
 
 
 class ProxyCpu(StrictModel):

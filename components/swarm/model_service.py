@@ -35,6 +35,8 @@ class SwarmModelServiceArgs:
     """File name -> secret value; Swarm secrets mounted under /run/secrets, never env vars."""
     auth: docker.ServiceAuthArgs | None = None
     """Registry credentials the nodes pull the image with (a private registry)."""
+    platform: str = "linux/amd64"
+    """The image's platform (ImageSettings.platform): tasks run only on nodes of it."""
 
 
 class SwarmModelService(pulumi.ComponentResource):
@@ -55,21 +57,30 @@ class SwarmModelService(pulumi.ComponentResource):
         server_env(model)  # refused before anything of this model is registered
         super().__init__(TYPE, name, None, opts)
         labels = model_labels(model, args.environment)
-        # A secret's labels cannot change in place (Pulumi would replace it, and the replacement
-        # would collide with its own name): only labels that never change for this model.
+        # Only labels that never change for this model: a label change replaces the secret (its
+        # name hashes them), which would roll the service for nothing.
         secret_labels = {k: v for k, v in labels.items() if k not in VERSIONED_LABELS}
         mounts: list[docker.ServiceTaskSpecContainerSpecSecretArgs] = []
         for file_name, value in sorted(args.secrets.items()):
             secret = docker.Secret(
                 f"{name}-secret-{file_name}",
-                name=_content_name(args.environment, model.name, file_name, value),
+                name=_content_name(args.environment, model.name, file_name, value, secret_labels),
                 data=_encoded(value),
                 labels=[docker.SecretLabelArgs(label=k, value=v) for k, v in secret_labels.items()],
-                opts=pulumi.ResourceOptions(parent=self),
+                # Its name changes with everything that replaces it, so the new secret is created
+                # first, the service moves to it, and then the old one (no longer in use) goes.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
             )
             mounts.append(secret_file(secret.id, secret.name, file_name))
         spec = model_service_spec(
-            model, args.image, args.network_id, args.environment, args.settings, labels, mounts
+            model,
+            args.image,
+            args.network_id,
+            args.environment,
+            args.settings,
+            labels,
+            mounts,
+            platform=args.platform,
         )
         self.service = declare_service(f"{name}-service", spec, args.auth, self)
         self.service_name = self.service.name
@@ -80,13 +91,17 @@ class SwarmModelService(pulumi.ComponentResource):
 
 
 def _content_name(
-    environment: str, model: str, file_name: str, value: pulumi.Input[str]
+    environment: str,
+    model: str,
+    file_name: str,
+    value: pulumi.Input[str],
+    labels: Mapping[str, str],
 ) -> pulumi.Output[str]:
-    """The secret's name from a hash of its value (a changed value gets a new, immutable
+    """The secret's name from a hash of its value and labels (a change gets a new, immutable
     secret). Not kept secret itself: it is what `docker secret ls` shows."""
 
     def name_of(text: str) -> str:
-        return secret_name(environment, model, file_name, text)
+        return secret_name(environment, model, file_name, text, labels)
 
     named: pulumi.Output[str] = pulumi.Output.from_input(value).apply(name_of)
     return pulumi.Output.unsecret(named)

@@ -46,7 +46,11 @@ class SwarmPlatform(pulumi.ComponentResource):
             overlay_network_args(
                 settings, args.environment, stack_labels(args.environment, "network")
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            # Fixed name, and every argument replaces it: delete first (the services on it are
+            # replaced with it, since the network ID they attach by is replace-only too).
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.provider, delete_before_replace=True
+            ),
         )
         self.network_id = network.id
         self.network_name = network.name

@@ -85,7 +85,13 @@ class SwarmProxy(pulumi.ComponentResource):
         self.image_ref = image_reference(built, pushed=image.push)
         labels = stack_labels(args.environment, PROXY_NAME)
         spec = proxy_service_spec(
-            routes, self.image_ref, args.network_id, args.environment, settings, labels
+            routes,
+            self.image_ref,
+            args.network_id,
+            args.environment,
+            settings,
+            labels,
+            platform=image.platform,
         )
         service = declare_service(f"{name}-service", spec, args.auth, self)
         self.service_name = service.name

@@ -7,6 +7,11 @@ import pulumi_docker as docker
 
 from components.swarm.specs.service import ServiceSpec
 
+# Swarm refuses to change a service between global and replicated in place (swarmkit
+# controlapi: "service mode change is not allowed"), and pulumi-docker would try exactly that:
+# the switch must replace the service (components/replacements.py).
+MODE_SWITCH = "mode.global"
+
 
 def declare_service(
     resource_name: str,
@@ -25,5 +30,11 @@ def declare_service(
         endpoint_spec=spec.endpoint_spec,
         converge_config=spec.converge_config,
         auth=auth,
-        opts=pulumi.ResourceOptions(parent=parent, custom_timeouts=spec.custom_timeouts),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            custom_timeouts=spec.custom_timeouts,
+            # The name is fixed: a replacement created first would collide with it.
+            delete_before_replace=True,
+            replace_on_changes=[MODE_SWITCH],
+        ),
     )

@@ -50,12 +50,10 @@ def capacity_changed(diff: StackDiff) -> list[str]:
     """The changed resources a plan depends on (their titles)."""
     found = []
     for change in diff.changes:
-        if any(token in change.title for token in CAPACITY_TYPES):
-            found.append(change.title)
-            continue
-        if change.kind != "changed":
-            continue
-        if any(part in field.path for field in change.fields for part in CAPACITY_FIELDS):
+        altered = change.action in ("update", "replace") and any(
+            part in field.path for field in change.fields for part in CAPACITY_FIELDS
+        )
+        if change.type in CAPACITY_TYPES or altered:
             found.append(change.title)
     return found
 

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -53,6 +54,12 @@ class PriorityClassSpec:
     value: int
     preemption_policy: str
     description: str
+
+    # The API server refuses to change these in place (ValidatePriorityClassUpdate) and
+    # pulumi-kubernetes would try: declared replace_on_changes (components/replacements.py). The
+    # class keeps its name, so pulumi-kubernetes deletes it before creating the new one; running
+    # pods keep their priority, only a pod created in that moment is refused until it is back.
+    IMMUTABLE: ClassVar[tuple[str, ...]] = ("value", "preemptionPolicy")
 
 
 def serving_priority_class(priority: PriorityClassSettings) -> PriorityClassSpec:

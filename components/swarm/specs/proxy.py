@@ -207,6 +207,8 @@ def proxy_service_spec(
     environment: str,
     settings: SwarmSettings,
     labels: Mapping[str, str],
+    *,
+    platform: str,
 ) -> ServiceSpec:
     """With host publishing the proxy runs on every eligible node (global mode: each node
     answers on the model ports, the usual edge pattern); with ingress, `proxy.replicas` tasks
@@ -215,11 +217,13 @@ def proxy_service_spec(
     host = settings.publish_mode == "host"
     order = proxy_rollout_order(settings)
     replicas = 1 if host else proxy.replicas  # a global service replaces one node's task a step
+    # `global` is always sent, so switching publish mode is a change of mode.global (which
+    # replaces the service: components/swarm/service.py), never a block that silently vanishes.
     mode = (
         docker.ServiceModeArgs(global_=True)
         if host
         else docker.ServiceModeArgs(
-            replicated=docker.ServiceModeReplicatedArgs(replicas=proxy.replicas)
+            global_=False, replicated=docker.ServiceModeReplicatedArgs(replicas=proxy.replicas)
         )
     )
     container = hardened_container(
@@ -246,7 +250,9 @@ def proxy_service_spec(
                 proxy.resources.memory.limit,
             ),
             restart_policy=restart_policy_args(restart_policy(PROXY_HEALTHCHECK)),
-            placement=placement_args(proxy.placement_constraints, spread_over=settings.spread_over),
+            placement=placement_args(
+                proxy.placement_constraints, platform=platform, spread_over=settings.spread_over
+            ),
         ),
         update_config=update_config_args(update),
         rollback_config=rollback_config_args(rollback_policy(replicas, PROXY_HEALTHCHECK, order)),

@@ -104,6 +104,8 @@ def model_service_spec(
     settings: SwarmSettings,
     labels: Mapping[str, str],
     secrets: Sequence[docker.ServiceTaskSpecContainerSpecSecretArgs] = (),
+    *,
+    platform: str,
 ) -> ServiceSpec:
     size = model.size
     health = model_healthcheck(model.startup_timeout_seconds)
@@ -124,7 +126,9 @@ def model_service_spec(
     return ServiceSpec(
         name=model_service_name(environment, model.name),
         labels=label_args(labels),
-        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=replicas)),
+        mode=docker.ServiceModeArgs(
+            global_=False, replicated=docker.ServiceModeReplicatedArgs(replicas=replicas)
+        ),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=container,
             networks_advanceds=[network_args(network_id)],
@@ -139,6 +143,7 @@ def model_service_spec(
             restart_policy=restart_policy_args(restart_policy(health)),
             placement=placement_args(
                 settings.placement_constraints,
+                platform=platform,
                 max_replicas_per_node=size.swarm.max_replicas_per_node,
                 spread_over=settings.spread_over,
             ),

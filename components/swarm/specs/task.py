@@ -110,16 +110,36 @@ def resources_args(
     )
 
 
+def platform_args(platform: str) -> list[docker.ServiceTaskSpecPlacementPlatformArgs]:
+    """The image's platform ("linux/amd64") as the placement platform the scheduler matches
+    nodes against. The provider's create asks the registry for a pushed image's platforms and
+    sets exactly these (docker client resolveContainerSpecImage), so sending them keeps the
+    read-back equal; "arm" is sent without an architecture, as the client clears it."""
+    os_name, _, rest = platform.partition("/")
+    architecture = rest.split("/", 1)[0]
+    return [
+        docker.ServiceTaskSpecPlacementPlatformArgs(
+            os=os_name, architecture="" if architecture == "arm" else architecture
+        )
+    ]
+
+
 def placement_args(
-    constraints: Sequence[str], *, max_replicas_per_node: int = 0, spread_over: str | None = None
+    constraints: Sequence[str],
+    *,
+    platform: str,
+    max_replicas_per_node: int = 0,
+    spread_over: str | None = None,
 ) -> docker.ServiceTaskSpecPlacementArgs:
-    """Linux nodes plus the configured constraints. Spread: at most `max_replicas_per_node`
-    tasks per node (0: no cap), and a spread preference over a node label (pulumi-docker takes
-    the bare descriptor, e.g. node.labels.zone, and sends it as Spread.SpreadDescriptor)."""
+    """Linux nodes of the image's platform plus the configured constraints. Spread: at most
+    `max_replicas_per_node` tasks per node (0: no cap), and a spread preference over a node
+    label (pulumi-docker takes the bare descriptor, e.g. node.labels.zone, and sends it as
+    Spread.SpreadDescriptor)."""
     return docker.ServiceTaskSpecPlacementArgs(
         constraints=list(dict.fromkeys([LINUX_NODES, *constraints])),
         max_replicas=max_replicas_per_node or None,
         prefs=[spread_over] if spread_over else None,
+        platforms=platform_args(platform),
     )
 
 
@@ -132,8 +152,17 @@ def restart_policy_args(policy: RestartPolicy) -> docker.ServiceTaskSpecRestartP
     )
 
 
-def _ratio(value: float) -> str:
-    return format(value, "g")
+def ratio(value: float) -> str:
+    """A failure ratio as the provider reads it back: one decimal ("0.0"). It records
+    strconv.FormatFloat(v, 'f', 1, 64), so a ratio with more decimals would differ from its
+    read-back form on every `pulumi up`; refused rather than silently rounded."""
+    text = format(value, ".1f")
+    if float(text) != value:
+        raise ValueError(
+            f"a failure ratio must have one decimal at most (pulumi-docker reads {value} back as "
+            f"{text}), got {value}"
+        )
+    return text
 
 
 def update_config_args(policy: RolloutPolicy) -> docker.ServiceUpdateConfigArgs:
@@ -143,7 +172,7 @@ def update_config_args(policy: RolloutPolicy) -> docker.ServiceUpdateConfigArgs:
         order=policy.order,
         failure_action=policy.failure_action,
         monitor=seconds(policy.monitor_seconds),
-        max_failure_ratio=_ratio(policy.max_failure_ratio),
+        max_failure_ratio=ratio(policy.max_failure_ratio),
     )
 
 
@@ -156,7 +185,7 @@ def rollback_config_args(policy: RolloutPolicy) -> docker.ServiceRollbackConfigA
         order=policy.order,
         failure_action=policy.failure_action,
         monitor=seconds(policy.monitor_seconds),
-        max_failure_ratio=_ratio(policy.max_failure_ratio),
+        max_failure_ratio=ratio(policy.max_failure_ratio),
     )
 
 

@@ -33,10 +33,25 @@ RESTART_WINDOW_MARGIN_SECONDS = 60
 
 
 def seconds(value: int) -> str:
-    """A Go duration string as pulumi-docker takes it ("30s")."""
+    """A whole number of seconds as the Go duration pulumi-docker reads back: Go's
+    time.Duration.String with a trailing "0s" after minutes and "0m" after hours cut (the
+    provider's shortDur), so "5m", "1m5s", "6m24s", "1h". Written as "300s", the value would
+    differ from its read-back form and show as a change on every `pulumi up`."""
     if value < 0:
         raise ValueError(f"a duration cannot be negative, got {value}")
-    return f"{value}s"
+    hours, rest = divmod(value, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        text = f"{hours}h{minutes}m{secs}s"
+    elif minutes:
+        text = f"{minutes}m{secs}s"
+    else:
+        return f"{secs}s"
+    if text.endswith("m0s"):
+        text = text[:-2]
+    if text.endswith("h0m"):
+        text = text[:-2]
+    return text
 
 
 @dataclass(frozen=True)
