@@ -227,7 +227,7 @@ class Cluster:
                 bins.append(Resources(a.cpu_m - pod.requests.cpu_m, a.memory - pod.requests.memory,
                                       a.gpu - pod.requests.gpu))  # fmt: skip
         room = self.config.group_max - len(self.nodes)
-        new = min(new - 0, room) if new else 0
+        new = min(new, room)
         if new > 0:
             self.add_nodes(new, now + self.provision_seconds)
             self.last_scale_up = now

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from components.settings.quantities import byte_count
 from mlstack.plan.cluster import pods_per_node
+from mlstack.plan.inputs import MetricTarget
 from mlstack.plan.simulate import ModelSeries, Simulation
 
 
@@ -144,7 +144,7 @@ def _model(series: ModelSeries, sim: Simulation, budget: float) -> ModelVerdict:
         peak_index = series.offered.index(peak) if series.offered else 0
         settled = max(series.ready[peak_index:] or [0])
         lines.append(
-            f"  the HPA ({', '.join(_metric(m, model) for m in model.hpa.metrics)}) runs up to "
+            f"  the HPA ({', '.join(_metric(m) for m in model.hpa.metrics)}) runs up to "
             f"{settled} ready replicas at peak; min {model.hpa.min_replicas}, max {bound}"
         )
         busiest = capacity.cores_at(capacity.saturation_rps) * 1000
@@ -182,12 +182,10 @@ def _model(series: ModelSeries, sim: Simulation, budget: float) -> ModelVerdict:
     return ModelVerdict(model.name, tuple(lines), holds, short_share, needed)
 
 
-def _metric(metric: object, model: object) -> str:
-    kind = getattr(metric, "kind", "")
-    target = getattr(metric, "target", 0)
-    if kind in ("cpu", "memory"):
-        return f"{kind} {target}% of request"
-    return f"{getattr(metric, 'name', 'pods')} {target / 1000:g} per pod"
+def _metric(metric: MetricTarget) -> str:
+    if metric.kind in ("cpu", "memory"):
+        return f"{metric.kind} {metric.target}% of request"
+    return f"{metric.name} {metric.target / 1000:g} per pod"
 
 
 def build(sim: Simulation, *, budget: float, notes: tuple[str, ...] = ()) -> Report:
@@ -262,12 +260,3 @@ def _nodes_needed(sim: Simulation) -> int:
     cpu += config.headroom_replicas * config.headroom.cpu_m
     memory += config.headroom_replicas * config.headroom.memory
     return max(math.ceil(cpu / alloc.cpu_m), math.ceil(memory / alloc.memory))
-
-
-def markdown(report: Report) -> str:
-    """The report as a fenced block for a pull-request comment."""
-    return "```\n" + report.text() + "```\n"
-
-
-def parse_memory(text: str) -> int:
-    return byte_count(text)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlstack.plan.capacity import Capacity
-from mlstack.plan.cluster import Cluster, SimPod, pods_per_node
+from mlstack.plan.cluster import Cluster, SimPod
 from mlstack.plan.hpa import (
     CPU,
     SYNC_PERIOD_SECONDS,
@@ -382,7 +382,3 @@ def _vpa(state: _Model, pods: list[SimPod], now: float) -> None:
             pod.requests = vpa.requests_for_new_pod(pod.requests)
         else:
             pod.deleted = True  # evicted; its Deployment recreates it with the target
-
-
-def nodes_fit(allocatable: Resources, model: ModelInput) -> int:
-    return pods_per_node(allocatable, model.requests)
