@@ -25,14 +25,13 @@ Needs: a Docker engine, wrk (`apt-get install wrk`), the base image (offline:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,15 @@ import docker
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from components.settings.quantities import byte_count, nano_cpus  # noqa: E402
+from mlstack.loadtest.container import (  # noqa: E402
+    Limits,
+    RunningModel,
+    build_recorded,
+    model_image,
+    run_model,
+)
 from mlstack.offline import record  # noqa: E402
-from mlstack.stackfile import read_stack_config  # noqa: E402
-from tests.images import build_image  # noqa: E402
+from mlstack.plan.command import stack_settings  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "post_predict.lua"
 CONCURRENCY = (1, 8, 32)
@@ -80,55 +84,18 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build(client: docker.DockerClient, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def build(client: docker.DockerClient, args: argparse.Namespace) -> tuple[str, Limits]:
+    """The stack's first model image, built as the stack declares it, and its size's limits."""
     image_config: dict[str, Any] = {"baseImage": args.base_image}
     if args.ca_bundle:
         image_config["caBundle"] = args.ca_bundle
     recording = record(PROJECT_DIR, args.stack, config={"mlstack:image": image_config})
-    resource = recording.of_type("docker:index/image:Image")[0]
-    tag = resource.inputs["imageName"]
-    try:
-        client.images.get(tag)
-        print(f"reusing {tag}")
-    except docker.errors.ImageNotFound:
-        started = time.monotonic()
-        build_image(resource, client)
-        print(f"built {tag} in {time.monotonic() - started:.0f} s")
-    return tag, limits(args.stack)
-
-
-def limits(stack: str) -> dict[str, Any]:
-    from components.settings import load_settings
-
-    config = read_stack_config(PROJECT_DIR, stack)
-    # Structured values arrive as JSON text, as the engine passes them; load_settings decodes.
-    raw = {
-        key.split(":", 1)[1]: value
-        for key, value in config.values.items()
-        if key.startswith("mlstack:")
-    }
-    model = load_settings(raw, environment=stack, project_dir=PROJECT_DIR).models[0]
+    model = stack_settings(PROJECT_DIR, args.stack).models[0]
+    started = time.monotonic()
+    tag = build_recorded(model_image(recording, model.name), client)
+    print(f"image {tag} ready in {time.monotonic() - started:.0f} s")
     resources = model.size.resources
-    return {
-        "size": model.size_name,
-        "cpus": resources.cpu.limit,
-        "memory": resources.memory.limit,
-        "nano_cpus": nano_cpus(resources.cpu.limit),
-        "mem_limit": byte_count(resources.memory.limit),
-    }
-
-
-def wait_ready(base: str, container: Any, seconds: float = 60) -> None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with opener.open(f"{base}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"server not ready in {seconds} s:\n{container.logs().decode()[-2000:]}")
+    return tag, Limits(model.size_name, resources.cpu.limit, resources.memory.limit)
 
 
 def wrk(url: str, connections: int, seconds: int) -> dict[str, Any]:
@@ -164,38 +131,10 @@ def hey(url: str, rate: int, seconds: int) -> dict[str, Any]:
     }
 
 
-def throttling(container: Any) -> tuple[int, int]:
-    """(CFS periods, throttled periods) of the container so far."""
-    data = container.stats(stream=False)["cpu_stats"].get("throttling_data", {})
-    return int(data.get("periods", 0)), int(data.get("throttled_periods", 0))
-
-
-def throttled_share(container: Any, before: tuple[int, int]) -> str:
-    periods, throttled = throttling(container)
-    total = periods - before[0]
-    return f"{100 * (throttled - before[1]) / total:.0f}%" if total else "n/a"
-
-
-def start(client: docker.DockerClient, tag: str, limit: dict[str, Any], env: dict[str, str]) -> Any:
-    return client.containers.run(
-        tag,
-        name=f"mlstack-bench-{uuid.uuid4().hex[:8]}",
-        detach=True,
-        environment=env,
-        read_only=True,
-        tmpfs={"/tmp": "rw,noexec,nosuid,size=256m"},
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        nano_cpus=limit["nano_cpus"],
-        mem_limit=limit["mem_limit"],
-        ports={"8080/tcp": ("127.0.0.1", None)},
-    )
-
-
-def base_url(container: Any) -> str:
-    container.reload()
-    port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-    return f"http://127.0.0.1:{port}"
+def throttled_share(running: RunningModel, before: Any) -> str:
+    """Share of 100 ms CFS periods since `before` in which the container was throttled."""
+    after = running.usage()
+    return f"{after.throttled_share_since(before):.0%}" if after.periods > before.periods else "n/a"
 
 
 def main() -> None:
@@ -206,28 +145,27 @@ def main() -> None:
     client = docker.from_env(timeout=600)
     tag, limit = build(client, args)
     if args.cpus:
-        limit = {**limit, "size": f"{limit['size']} with --cpus", "cpus": args.cpus}
-        limit["nano_cpus"] = nano_cpus(args.cpus)
+        limit = Limits(f"{limit.size} with --cpus", args.cpus, limit.memory)
     environment = {"WORKERS": args.workers} if args.workers else {}
     images = {"this": tag}
     if args.baseline_image:
         images["baseline"] = args.baseline_image
-    containers: dict[str, Any] = {}
-    try:
-        for name, image in images.items():
-            containers[name] = start(client, image, limit, environment)
-        bases = {name: base_url(container) for name, container in containers.items()}
-        for name, container in containers.items():
-            wait_ready(bases[name], container)
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, RunningModel] = {
+            name: stack.enter_context(
+                run_model(client, image, limit, environment=environment, label="mlstack-bench")
+            )
+            for name, image in images.items()
+        }
         print(
             f"image {tag}"
             + (f", baseline {args.baseline_image}" if args.baseline_image else "")
-            + f"; size {limit['size']}: {limit['cpus']} CPU, {limit['memory']} memory; "
+            + f"; size {limit.size}: {limit.cpu} CPU, {limit.memory} memory; "
             f"{os.cpu_count()} host cores; wrk, keep-alive, one iris row per request; "
             f"{args.duration} s per row"
         )
-        for base in bases.values():
-            wrk(f"{base}/predict", 8, args.warmup)  # warm-up: imports, allocations, caches
+        for running in servers.values():
+            wrk(f"{running.base}/predict", 8, args.warmup)  # warm-up: imports, caches
         for run in range(1, args.runs + 1):
             print(f"\nrun {run}/{args.runs}")
             verdict = ""
@@ -241,16 +179,16 @@ def main() -> None:
             for connections in CONCURRENCY:
                 # With a baseline, the two alternate at each step: drift in the machine's load
                 # falls on both alike.
-                order = list(containers) if (connections + run) % 2 else list(reversed(containers))
+                order = list(servers) if (connections + run) % 2 else list(reversed(servers))
                 for name in order:
-                    container = containers[name]
-                    before = throttling(container)
-                    r = wrk(f"{bases[name]}/predict", connections, args.duration)
+                    running = servers[name]
+                    before = running.usage()
+                    r = wrk(f"{running.base}/predict", connections, args.duration)
                     print(
                         f"| {name} | {connections} | {r['rps']:.0f} | {r['mean_us'] / 1000:.2f} | "
                         f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
                         f"{r['max_us'] / 1000:.1f} | {r['non_2xx'] + r['socket_errors']} | "
-                        f"{throttled_share(container, before)} |",
+                        f"{throttled_share(running, before)} |",
                         flush=True,
                     )
                     if connections == 1 and name == "this":
@@ -274,18 +212,15 @@ def main() -> None:
                 )
                 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for rate in rates:
-                for name, container in containers.items():
-                    before = throttling(container)
-                    p = hey(f"{bases[name]}/predict", rate, args.duration)
+                for name, running in servers.items():
+                    before = running.usage()
+                    p = hey(f"{running.base}/predict", rate, args.duration)
                     print(
                         f"| {name} | {rate} | {p['rps']:.0f} | {p['mean_ms']:.2f} | "
                         f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['max_ms']:.1f} | "
-                        f"{p['errors']} | {throttled_share(container, before)} |",
+                        f"{p['errors']} | {throttled_share(running, before)} |",
                         flush=True,
                     )
-    finally:
-        for container in containers.values():
-            container.remove(force=True)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,19 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with 1 when the stack differs.")
     ] = False,
+    plan_load: Annotated[
+        str | None,
+        typer.Option(
+            help="Markdown: when capacity inputs change, plan both revisions under this load "
+            "(mlstack plan --load; default: a step to what the replica maximum serves)."
+        ),
+    ] = None,
+    node_cpu: Annotated[
+        str | None, typer.Option(help="Markdown plan: allocatable CPU of one node.")
+    ] = None,
+    node_memory: Annotated[
+        str | None, typer.Option(help="Markdown plan: allocatable memory of one node.")
+    ] = None,
     project: ProjectDir = Path("."),
 ) -> None:
     """Render the base revision and the working tree; report what `pulumi up` would do:
@@ -319,10 +332,27 @@ def diff(
         elif before is None:
             require_stack(directory, environment)  # raises: unknown in both revisions
         result = diffing.compare(environment, base_revision.label, before, head)
+        plan_section = ""
+        if output_format is Format.MARKDOWN and head is not None:
+            from mlstack.plan import pr
+            from mlstack.plan.command import PlanOptions
+
+            plan_section = pr.markdown_section(
+                directory,
+                environment,
+                base_revision,
+                result,
+                PlanOptions(
+                    load=plan_load or "", p99_ms=100.0, models=[], node_cpu=node_cpu,
+                    node_memory=node_memory, provision_seconds=210.0, image_pull_seconds=0.0,
+                    max_age_days=90.0, budget=0.01, plot=None,
+                    capacity_file=Path("stacks/capacity.yaml"),
+                ),
+            )  # fmt: skip
     formatter = (
         diffreport.format_markdown if output_format is Format.MARKDOWN else diffreport.format_text
     )
-    typer.echo(formatter(result), nl=False)
+    typer.echo(formatter(result) + plan_section, nl=False)
     if exit_code and result.has_changes:
         raise typer.Exit(code=FINDINGS)
 
@@ -357,6 +387,138 @@ def validate(environment: Environment, project: ProjectDir = Path(".")) -> None:
         typer.echo(f"{environment}: {len(findings)} {noun} ({scope})", err=True)
         raise typer.Exit(code=FINDINGS)
     typer.echo(f"{environment}: no violations ({scope})")
+
+
+@app.command(
+    "plan",
+    short_help="How the stack scales under a load profile (or --measure capacity).",
+    epilog="Example: mlstack plan staging --load step:from=200,to=2400,at=2m,duration=20m "
+    "--plot plan.png",
+)
+def plan_command(
+    environment: Environment,
+    load: Annotated[
+        str | None,
+        typer.Option(
+            help="Offered load: step:from=..,to=..,at=..,duration=.. | ramp:from=..,to=..,"
+            "over=..,hold=.. | spike:base=..,peak=..,at=..,for=.. | diurnal:min=..,max=..,"
+            "period=.. | csv:FILE (req/s; durations 90s, 10m, 2h).",
+            metavar="PROFILE",
+        ),
+    ] = None,
+    p99_ms: Annotated[float, typer.Option("--p99-ms", help="The p99 latency target.")] = 100.0,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Plan (or measure) only this model. Repeatable.", metavar="NAME"),
+    ] = None,
+    node_cpu: Annotated[
+        str | None,
+        typer.Option(help="Allocatable CPU of one node (default: the size's).", metavar="CPU"),
+    ] = None,
+    node_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Allocatable memory of one node (default: the size's).", metavar="QUANTITY"
+        ),
+    ] = None,
+    node_provision_seconds: Annotated[
+        float,
+        typer.Option(help="Scale-up request to a schedulable node (default: GCE's typical)."),
+    ] = 210.0,
+    image_pull_seconds: Annotated[
+        float, typer.Option(help="Image pull on a node that has not pulled it yet.")
+    ] = 0.0,
+    max_age_days: Annotated[
+        float, typer.Option(help="Capacity figures older than this are reported stale.")
+    ] = 90.0,
+    budget: Annotated[
+        float, typer.Option(help="Share of requests that may fall short of the target, in %.")
+    ] = 1.0,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the plan as a PNG here.", metavar="PNG")
+    ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What if: a size key for every model, over the stack's (e.g. "
+            "autoscaling.cpuUtilization=40). Repeatable.",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure",
+            help="Measure each model's per-replica capacity from its image (needs Docker) "
+            "and write it to the capacity file, instead of planning.",
+        ),
+    ] = False,
+    base_image: Annotated[
+        str | None, typer.Option(help="--measure: build on this base image.")
+    ] = None,
+    ca_bundle: Annotated[
+        str | None, typer.Option(help="--measure: extra CA bundle for pip during the build.")
+    ] = None,
+    request: Annotated[
+        Path | None, typer.Option(help="--measure: a POST /predict body (JSON) to send.")
+    ] = None,
+    step_seconds: Annotated[float, typer.Option(help="--measure: seconds per rate.")] = 5.0,
+    start_rps: Annotated[float, typer.Option(help="--measure: the first rate.")] = 25.0,
+    capacity_file: Annotated[
+        Path, typer.Option(help="Capacity figures, relative to the project.")
+    ] = Path("stacks/capacity.yaml"),
+    project: ProjectDir = Path("."),
+) -> None:
+    """How the stack scales under load: replicas, nodes, p99 and unserved load over time."""
+    from mlstack.plan import command as planning
+    from mlstack.plan.measure import Sweep
+
+    with reported():
+        directory = open_project(project)
+        require_stack(directory, environment)
+        if measure:
+            planning.measure_stack(
+                directory,
+                environment,
+                planning.MeasureOptions(
+                    models=model or [],
+                    base_image=base_image,
+                    ca_bundle=ca_bundle,
+                    request=request,
+                    sweep=Sweep(start_rps=start_rps, step_seconds=step_seconds),
+                    capacity_file=capacity_file,
+                ),
+                echo=typer.echo,
+            )
+            return
+        if load is None:
+            raise CliError(
+                "mlstack plan needs --load (or --measure); e.g. --load "
+                "step:from=200,to=2400,at=2m,duration=20m"
+            )
+        result = planning.plan(
+            directory,
+            environment,
+            planning.PlanOptions(
+                load=load,
+                p99_ms=p99_ms,
+                models=model or [],
+                node_cpu=node_cpu,
+                node_memory=node_memory,
+                provision_seconds=node_provision_seconds,
+                image_pull_seconds=image_pull_seconds,
+                max_age_days=max_age_days,
+                budget=budget / 100,
+                plot=plot,
+                capacity_file=capacity_file,
+                overrides=override or [],
+            ),
+        )
+    typer.echo(result.report.text(), nl=False)
+    if plot is not None:
+        typer.echo(f"plot: {plot}")
+    if not result.report.holds:
+        raise typer.Exit(code=FINDINGS)
 
 
 @app.command(

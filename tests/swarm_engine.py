@@ -87,6 +87,10 @@ class SwarmDeployment:
         start = time.monotonic()
         while used := self._names_in_use():
             if time.monotonic() - start > timeout:
+                # Let go of the lock: the failed run's traceback keeps this object alive, and a
+                # later test of the same process would otherwise wait on its own lock forever.
+                self._lock.close()
+                self._lock = None
                 raise EngineTimeoutError(
                     f"the engine still has {', '.join(used)} after {timeout:.0f} s; another "
                     "run of the dev stack is using its names (this test never removes "

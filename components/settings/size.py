@@ -154,10 +154,23 @@ class Headroom(StrictModel):
     memory: Annotated[ByteQuantity, Field(description="Memory each placeholder reserves.")]
 
 
+class NodeAllocatable(StrictModel):
+    """What one node of the serving group offers pods (its allocatable: capacity minus system
+    reservations and DaemonSets). Nothing is deployed from it: `mlstack plan` packs pods by it."""
+
+    cpu: Annotated[CpuQuantity, Field(description="Allocatable CPU of one node.")]
+    memory: Annotated[ByteQuantity, Field(description="Allocatable memory of one node.")]
+    gpu: Annotated[int, Field(ge=0, description="GPUs of one node.")] = 0
+
+
 class ClusterAutoscaling(StrictModel):
     """Node-level autoscaling (cluster-autoscaler) for the node group serving pods run on."""
 
     node_group: NodeGroupBounds
+    node_allocatable: Annotated[
+        NodeAllocatable | None,
+        Field(description="One node's allocatable resources, for `mlstack plan` (optional)."),
+    ] = None
     expander: Annotated[
         Literal["random", "most-pods", "least-waste", "price", "priority"],
         Field(description="How the autoscaler picks a node group to grow."),
