@@ -116,8 +116,10 @@ class ServiceReport:
         return enough and not self.waiting and self.update is None
 
     def lines(self) -> list[str]:
-        wanted = "one per eligible node" if self.desired is None else f"{self.desired}"
-        parts = [f"{self.running} of {wanted} tasks running"]
+        if self.desired is None:
+            parts = [f"{self.running} tasks running (global: one per eligible node)"]
+        else:
+            parts = [f"{self.running} of {self.desired} tasks running"]
         parts += [f"{count} {what}" for what, count in self.waiting]
         parts += [f"{count} failed since the last change: {err}" for err, count in self.failures]
         if self.update is not None:

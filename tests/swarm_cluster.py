@@ -338,21 +338,37 @@ class Node:
             time.sleep(0.2)
 
     def crash(self) -> int:
-        """The node loses power: SIGKILL its dockerd, containerd, shims and containers at once.
-        Returns how many processes were killed."""
+        """Everything the node runs dies at once: SIGKILL to its dockerd, containerd, shims and
+        containers. The kernel then closes their connections (a power cut would not: cut_link()
+        first for that). Returns how many processes were killed."""
         inode = _netns_inode(self.netns)
         pids = node_processes([inode] if inode else [], [self.cgroup])
         alive = kill_all(pids)
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             self.process.wait(timeout=10)  # reap our child
         if alive:
             raise ClusterError(f"processes of {self.name} survived SIGKILL: {sorted(alive)}")
         self.close_client()
         return len(pids)
 
+    def kill_daemon(self) -> None:
+        """SIGKILL this node's dockerd alone (its containerd dies with it; the shims and the
+        containers they run do not)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.close_client()
+
+    def cut_link(self, up: bool = False) -> None:
+        """Take the node off the bridge (its host-side veth down), or back with `up`."""
+        _run("ip", "link", "set", self.name, "up" if up else "down")
+
     def reboot(self) -> None:
-        """Start again after crash(): like a rebooted machine, no mount and nothing of /run
-        survives (the exec root); the data root (images, Swarm state) does."""
+        """Start again after a crash, like a rebooted machine: nothing of the node still runs,
+        no mount and nothing of /run (the exec root) survives, the link is up; the data root
+        (images, Swarm state) stays."""
+        self.crash()
+        self.cut_link(up=True)
         unmount_all([self.run_dir, self.data_dir])
         shutil.rmtree(self.run_dir / "exec", ignore_errors=True)
         self.start()

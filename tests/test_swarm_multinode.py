@@ -3,15 +3,18 @@
 tests/swarm_cluster.py builds the cluster: three dockerd nodes, each in its own network and UTS
 namespace on one bridge, all managers (Raft survives losing one), labelled zone=a, b, b; node 3
 advertises one GPU (`dockerd --node-generic-resource NVIDIA-GPU=1`). The dev stack is recorded
-as in tests/test_swarm_engine.py, with two changes a multi-node stack file would make: replicas
-spread over `node.labels.zone` and at most one per node (the medium, large and gpu presets'
-maxReplicasPerNode). Its images are built from the recorded inputs on the host's engine and
-loaded into every node; its network, secret and services are created from the recorded
-pulumi-docker inputs (mlstack.swarm_spec) through node 1, a manager.
+as in tests/test_swarm_engine.py, with two changes a multi-node stack file would make
+(tests/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node (the
+medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
+inputs on the host's engine and loaded into every node; its network, secret and services are
+created from the recorded pulumi-docker inputs (mlstack.swarm_spec) through a manager.
 
 Load goes to the proxy's published port on a node's address (never the node a test takes
 away), as a client behind a load balancer over the nodes would. Every test starts from three
-ready, active nodes and a converged stack, and prints its figures (pytest -s).
+ready, active nodes and a converged stack, and prints its figures (pytest -s). The healthy
+cluster's tests come first (spread, GPU placement, the encrypted overlay, updates), then the
+ones that take a node away (drain, a node lost, the leader lost): each of those is restored
+once, before the next.
 
 Everything is removed when the module ends, also when a test fails; the cluster fixture first
 removes what a crashed earlier run left (tests/swarm_cluster.remove_leftovers).
@@ -30,19 +33,38 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
 from pulumi import automation as auto
 
 from mlstack import convergence, deploy
 from mlstack.errors import CliError
 from mlstack.offline import RecordedResource, Recording
 from mlstack.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
-from tests.harness import PROJECT_DIR, run_stack
+from tests.harness import PROJECT_DIR
 from tests.images import IMAGE_TYPE, build_image
+from tests.multinode_stack import (
+    CONVERGE_SECONDS,
+    GPU_MODEL,
+    GPU_NODE,
+    MODEL,
+    NODE_SPECS,
+    PORT,
+    PROXY,
+    REPLICAS,
+    Stack,
+    away_from,
+    deploy_stack,
+    model_nodes,
+    overlay_address,
+    record,
+    replaced,
+    restore,
+    running_tasks,
+    stack_config,
+    stack_converged,
+)
 from tests.swarm_cluster import (
     Cluster,
     Node,
-    NodeSpec,
     build_cluster,
     exclusive,
     leftovers,
@@ -50,30 +72,16 @@ from tests.swarm_cluster import (
     remove_leftovers,
 )
 from tests.swarm_engine import (
-    SwarmDeployment,
     TrafficResult,
     finished_update,
     traffic,
     update_started_at,
     wait_for,
 )
-from tests.test_swarm_engine import BODY, SYSTEM_CA_BUNDLE, _image_resource, correct, variant_image
+from tests.test_swarm_engine import BODY, _image_resource, correct, variant_image
 
 pytestmark = pytest.mark.engine
 
-NODE_SPECS = [
-    NodeSpec(labels={"zone": "a"}),
-    NodeSpec(labels={"zone": "b"}),
-    NodeSpec(labels={"zone": "b"}, generic_resources=("NVIDIA-GPU=1",)),
-]
-GPU_NODE = "mlstk-n3"
-MODEL = "dev-iris"
-PROXY = "dev-proxy"
-GPU_MODEL = "dev-iris-gpu"
-PORT = 8080
-REPLICAS = 2
-TOKEN = "multinode-api-token"
-CONVERGE_SECONDS = 180
 UPDATE_SECONDS = 300
 UPSTREAM = re.compile(r"upstream=([0-9.]+):\d+")
 # Load: two keep-alive clients, light enough that the two CPUs here are not all taken by the
@@ -85,22 +93,6 @@ ESP_KEY = "0x" + "42" * 20  # 16-byte AES key + 4-byte salt, as Docker's rfc4106
 
 def log(text: str) -> None:
     print(f"[swarm multinode] {text.removeprefix('[swarm engine] ')}", flush=True)
-
-
-def stack_config(base_image: str, *, max_per_node: int = 1, **swarm: Any) -> dict[str, Any]:
-    """The dev stack file's config, with replicas spread over zones, `max_per_node` a node."""
-    dev = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]
-    return {
-        "mlstack:image": {"baseImage": base_image, "caBundle": SYSTEM_CA_BUNDLE},
-        "mlstack:swarm": {**dev["mlstack:swarm"], "spreadOver": "node.labels.zone", **swarm},
-        "mlstack:overrides": {"swarm": {"maxReplicasPerNode": max_per_node}},
-    }
-
-
-def record(config: dict[str, Any]) -> Recording:
-    return run_stack(
-        "dev", config=config, secret_config={"mlstack:secrets": {"iris": {"api-token": TOKEN}}}
-    )
 
 
 # --- the cluster, the images, the stack ----------------------------------------------------------
@@ -174,29 +166,10 @@ def images(
                 docker_engine.images.remove(tag)
 
 
-@dataclass
-class Stack:
-    cluster: Cluster
-    images: Images
-    deployment: SwarmDeployment
-
-    @property
-    def api(self) -> docker.APIClient:
-        return self.deployment.api
-
-    def model_image(self) -> str:
-        spec = self.deployment.inspect(MODEL)["Spec"]["TaskTemplate"]["ContainerSpec"]
-        return str(spec["Image"])
-
-
 @pytest.fixture(scope="module")
 def deployed(cluster: Cluster, images: Images) -> Stack:
-    """The stack created on the cluster. Not removed one by one: removing the cluster does."""
-    deployment = SwarmDeployment(cluster.client(), images.plan, host_ports=())
     started = time.monotonic()
-    deployment.create()
-    stack = Stack(cluster, images, deployment)
-    wait_for("the stack to converge", lambda: stack_converged(stack), CONVERGE_SECONDS)
+    stack = deploy_stack(cluster, images.plan)
     log(f"dev stack created and converged on 3 nodes in {time.monotonic() - started:.1f} s")
     return stack
 
@@ -204,80 +177,8 @@ def deployed(cluster: Cluster, images: Images) -> Stack:
 @pytest.fixture
 def stack(deployed: Stack) -> Stack:
     """Three ready, active nodes and a converged stack, whatever the previous test left."""
-    cluster = deployed.cluster
-    for node in cluster.nodes:
-        if not node.running:
-            node.reboot()
-    wait_for("3 ready nodes", lambda: len(_states(cluster)) == 3, CONVERGE_SECONDS)
-    for name, (_, availability) in _states(cluster).items():
-        if availability != "active":
-            cluster.set_availability(cluster.node(name), "active")
-    wait_for("3 ready, active nodes", cluster.all_ready, CONVERGE_SECONDS)
-    deployed.deployment.client = cluster.client()
-    wait_for("the stack to converge", lambda: stack_converged(deployed), CONVERGE_SECONDS)
+    restore(deployed)
     return deployed
-
-
-def _states(cluster: Cluster) -> dict[str, tuple[str, str]]:
-    try:
-        return {k: v for k, v in cluster.states().items() if v[0] == "ready"}
-    except Exception:  # noqa: BLE001 - managers answer errors while they elect a leader
-        return {}
-
-
-# --- what the engine says ------------------------------------------------------------------------
-
-
-def running_tasks(stack: Stack, service: str) -> list[dict[str, Any]]:
-    """Running tasks on nodes the managers see as ready."""
-    names = stack.cluster.node_names(stack.deployment.client)
-    ready = {i for i, n in stack.cluster.swarm_nodes(stack.deployment.client).items()
-             if n["Status"]["State"] == "ready"}  # fmt: skip
-    try:
-        tasks = stack.api.tasks(filters={"service": service, "desired-state": "running"})
-    except docker.errors.NotFound:
-        return []  # the service is gone
-    return [
-        {**task, "node": names[task["NodeID"]]}
-        for task in tasks
-        if task["Status"]["State"] == "running" and task["NodeID"] in ready
-    ]
-
-
-def stack_converged(stack: Stack, replicas: int = REPLICAS) -> bool:
-    """The model runs `replicas` healthy tasks (one image, no update in progress) on ready
-    nodes, and the proxy one task on every ready, active node."""
-    try:
-        service = stack.deployment.inspect(MODEL)
-        if (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started"):
-            return False
-        model = running_tasks(stack, MODEL)
-        images = {t["Spec"]["ContainerSpec"]["Image"] for t in model}
-        active = [s for s in stack.cluster.states().values() if s == ("ready", "active")]
-        return (
-            len(model) == replicas
-            and images == {service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]}
-            and len(running_tasks(stack, PROXY)) == len(active)
-        )
-    except (docker.errors.APIError, OSError):
-        return False  # a manager mid-election
-
-
-def model_nodes(stack: Stack) -> list[str]:
-    return sorted(t["node"] for t in running_tasks(stack, MODEL))
-
-
-def replaced(stack: Stack, lost: Node) -> bool:
-    """The stack converged again with no task on `lost` (False while managers elect)."""
-    try:
-        return lost.name not in model_nodes(stack) and stack_converged(stack)
-    except (docker.errors.APIError, OSError):
-        return False
-
-
-def overlay_address(task: dict[str, Any]) -> str:
-    (attachment,) = task["NetworksAttachments"]
-    return str(attachment["Addresses"][0].split("/")[0])
 
 
 def proxy_log(stack: Stack, node: Node, since: float) -> str:
@@ -293,14 +194,8 @@ def send(node: Node, seconds: float, **options: Any) -> TrafficResult:
     return finish()
 
 
-def away_from(stack: Stack, *avoid: Node) -> Node:
-    """A node to send load to that is none of `avoid`."""
-    names = {n.name for n in avoid}
-    return next(n for n in stack.cluster.nodes if n.name not in names)
-
-
 def scale(stack: Stack, replicas: int) -> None:
-    spec = stack.images.plan.service(MODEL)
+    spec = stack.plan.service(MODEL)
     current = stack.deployment.inspect(MODEL)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     stack.deployment.update(
         replace(spec.with_image(current), mode={"Replicated": {"Replicas": replicas}})
@@ -527,7 +422,7 @@ def test_the_encrypted_overlay_carries_traffic_between_nodes_if_the_kernel_has_e
     service = api.create_service(
         docker.types.TaskTemplate(
             container_spec=docker.types.ContainerSpec(
-                stack.images.plan.service(MODEL).image,
+                stack.plan.service(MODEL).image,
                 ["python", "-m", "http.server", "8000"],
                 user="10001:10001",
                 workdir="/tmp",
@@ -613,26 +508,26 @@ def _update(stack: Stack, spec: ServiceSpec, entry: Node) -> tuple[str, float, T
 
 
 def test_a_rolling_update_and_a_broken_image_rollback_across_nodes_drop_no_request(
-    stack: Stack,
+    stack: Stack, images: Images
 ) -> None:
     entry = stack.cluster.nodes[0]
-    model = stack.images.plan.service(MODEL)
-    state, took, result = _update(stack, model.with_image(stack.images.app), entry)
+    model = images.plan.service(MODEL)
+    state, took, result = _update(stack, model.with_image(images.app), entry)
     summary = result.summary(f"rolling update across nodes: {state} in {took:.1f} s")
     log(summary)
     assert state == "completed", summary
     assert stack_converged(stack), summary
-    assert stack.model_image() == stack.images.app
+    assert stack.model_image() == images.app
     assert len(set(model_nodes(stack))) == REPLICAS, model_nodes(stack)
     assert result.sent >= 100, summary
     assert result.failed == 0, summary
 
-    state, took, result = _update(stack, model.with_image(stack.images.broken), entry)
+    state, took, result = _update(stack, model.with_image(images.broken), entry)
     summary = result.summary(f"update to a broken image: {state} in {took:.1f} s")
     log(summary)
     assert state == "rollback_completed", summary
     assert stack_converged(stack), summary
-    assert stack.model_image() == stack.images.app
+    assert stack.model_image() == images.app
     assert result.sent >= 100, summary
     assert result.failed == 0, summary
 
@@ -701,7 +596,7 @@ def test_a_node_lost_under_load_is_replaced_without_a_failed_request(stack: Stac
 
 
 def test_losing_the_leader_keeps_the_cluster_serving_and_accepting_updates(
-    stack: Stack, python_base_image: str
+    stack: Stack, images: Images, python_base_image: str
 ) -> None:
     """The leader loses power. Once the other two managers have elected a new leader, an update
     is made at once, while they are still rescheduling the lost node's tasks. With one node in
@@ -709,8 +604,8 @@ def test_losing_the_leader_keeps_the_cluster_serving_and_accepting_updates(
     start on, so the update (the stack recorded with maxReplicasPerNode 2, and another image) is
     one the remaining two nodes can roll out."""
     recorded = plan(record(stack_config(python_base_image, max_per_node=2)))
-    original = stack.images.plan.service(MODEL).image
-    image = stack.images.app if stack.model_image() == original else original
+    original = images.plan.service(MODEL).image
+    image = images.app if stack.model_image() == original else original
     new = recorded.service(MODEL).with_image(image)
     assert new.task_template["Placement"]["MaxReplicas"] == 2
     leader = stack.cluster.leader()
