@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -153,7 +155,7 @@ def images(
         variants = {}
         for edit in ("app", "broken"):
             variants[edit] = variant_image(docker_engine, model, edit, tmp)
-            built.append(variants[edit])
+            built.append(variants[edit])  # tagged with this run's id: ours
         tags = [r.inputs["imageName"] for r in recording.of_type(IMAGE_TYPE)]
         log(f"images built in {time.monotonic() - started:.1f} s")
         started = time.monotonic()
@@ -281,7 +283,7 @@ def settled_why(stack: Stack, running: int, pending: int) -> list[str]:
 
 
 def test_only_the_gpu_node_takes_a_gpu_task_and_the_wait_says_why_the_rest_is_pending(
-    stack: Stack, python_base_image: str, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, python_base_image: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     api, gpu_node = stack.api, stack.cluster.node(GPU_NODE)
     # As the gpu size declares it: 2 CPUs and 8 GiB reserved a replica. Each node here has 2
@@ -335,7 +337,7 @@ def test_only_the_gpu_node_takes_a_gpu_task_and_the_wait_says_why_the_rest_is_pe
         # `mlstack up` itself needs the Pulumi CLI, which cannot be installed here (MACHINE.md):
         # its Automation API stack is replaced by one whose `up` fails as pulumi-docker does
         # when a service does not converge; the engine it asks about is the real cluster.
-        failure = _up_failing_like_the_provider(monkeypatch, targets, created)
+        failure = _up_failing_like_the_provider(monkeypatch, tmp_path, targets, created)
         assert failure[0] == "pulumi up dev failed:"
         assert "why the Swarm services have not converged, from the engine:" in failure
         assert lines[1] in failure
@@ -345,7 +347,10 @@ def test_only_the_gpu_node_takes_a_gpu_task_and_the_wait_says_why_the_rest_is_pe
 
 
 def _up_failing_like_the_provider(
-    monkeypatch: pytest.MonkeyPatch, targets: list[convergence.SwarmTarget], service_id: str
+    monkeypatch: pytest.MonkeyPatch,
+    project: Path,
+    targets: list[convergence.SwarmTarget],
+    service_id: str,
 ) -> list[str]:
     # DidNotConvergeError of terraform-provider-docker v4.5.0 (pulumi-docker's upstream).
     message = f"Service with ID ({service_id}) did not converge after 11m40s"
@@ -358,10 +363,13 @@ def _up_failing_like_the_provider(
     monkeypatch.setattr(deploy, "pulumi_command", lambda install: None)
     monkeypatch.setattr(deploy.auto, "create_or_select_stack", lambda **_: ProviderTimesOut())
     monkeypatch.setattr(deploy, "stack_targets", lambda *_: targets)
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):  # the file backend's state goes in project
+        shutil.copy(PROJECT_DIR / name, project / name)
     printed: list[str] = []
     with pytest.raises(CliError) as raised:
         deploy.run(
-            "up", PROJECT_DIR, "dev", yes=True, install=False, diff=False,
+            "up", project, "dev", yes=True, install=False, diff=False,
             echo=printed.append, confirm=lambda _: False,
         )  # fmt: skip
     lines = list(raised.value.lines)
