@@ -121,6 +121,13 @@ class ServiceReport:
         else:
             parts = [f"{self.running} of {self.desired} tasks running"]
         parts += [f"{count} {what}" for what, count in self.waiting]
+        missing = (self.desired or 0) - self.running - sum(count for _, count in self.waiting)
+        if missing > 0:
+            parts.append(
+                f"{missing} with no task (not created yet, or not replaced: Swarm moves a lost "
+                "or drained node's tasks through the restart policy, and a replica that used up "
+                "its maxAttempts within the window waits for the next update of the service)"
+            )
         parts += [f"{count} failed since the last change: {err}" for err, count in self.failures]
         if self.update is not None:
             parts.append(f"update {self.update}")

@@ -52,6 +52,9 @@ def test_a_report_says_what_runs_what_waits_and_why() -> None:
         "update rollback_started: update rolled back due to failure",
         "  each task reserves 2 CPU",
     ]
+    gone = ServiceReport("prod-iris", 2, 1, (), (), None, ())
+    assert not gone.converged
+    assert gone.lines()[0].startswith("prod-iris: 1 of 2 tasks running; 1 with no task (")
     proxy = ServiceReport("prod-proxy", None, 3, (), (), None, ())
     assert proxy.converged
     assert proxy.lines() == ["prod-proxy: 3 tasks running (global: one per eligible node)"]

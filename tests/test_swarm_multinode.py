@@ -223,7 +223,8 @@ def test_replicas_spread_over_zones_one_per_node_and_the_proxy_reaches_every_nod
             "3 running and 1 pending",
             lambda: (
                 len(running_tasks(stack, MODEL)) == 3
-                and "pending" in " ".join(convergence.why_not_converged(stack.api, [MODEL]))
+                and "1 pending: no suitable node"
+                in " ".join(convergence.why_not_converged(stack.api, [MODEL]))
             ),
             CONVERGE_SECONDS,
         )
