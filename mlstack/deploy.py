@@ -8,7 +8,7 @@ State: PULUMI_BACKEND_URL when set; otherwise development stacks keep theirs in 
 `pulumi login` chose. The file backend encrypts secrets with a passphrase
 (PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE).
 
-On a Swarm stack, `up` watches the services it waits on (mlstack.convergence) and says why they
+On a Swarm stack, `up` watches the services it waits on (mlstack.swarm_up) and says why they
 have not converged, while it waits and in the error when the wait fails.
 """
 
@@ -24,9 +24,9 @@ from typing import Literal
 
 from pulumi import automation as auto
 
-from mlstack.convergence import ConvergenceWatch, SwarmTarget, swarm_targets
+from mlstack import swarm_up
 from mlstack.errors import CliError
-from mlstack.project import is_development, record_stack, require_stack
+from mlstack.project import is_development, require_stack
 
 Operation = Literal["up", "preview", "destroy"]
 INSTALL_COMMAND = "curl -fsSL https://get.pulumi.com | sh"
@@ -137,49 +137,11 @@ def run(
         if not yes:
             _confirm_change(operation, stack, environment, diff, echo, confirm)
         if operation == "up":
-            targets = stack_targets(project, environment, echo)
-            _up_watching_swarm(stack, environment, targets, diff=diff, echo=echo)
+            swarm_up.up(stack, project, environment, diff=diff, echo=echo)
         else:
             stack.destroy(on_output=echo)
     except auto.CommandError as error:
         raise CliError(f"pulumi {operation} {environment} failed:", *_tail(str(error))) from None
-
-
-def stack_targets(
-    project: Path, environment: str, echo: Callable[[str], None]
-) -> list[SwarmTarget]:
-    """The Swarm services the stack declares (none on Kubernetes), from its offline recording.
-    A stack the recorder cannot run gets no watch; `pulumi up` reports its own error."""
-    try:
-        return swarm_targets(record_stack(project, environment))
-    except CliError as error:
-        echo(f"mlstack: not watching Swarm convergence (the stack did not record: {error})")
-        return []
-
-
-def _up_watching_swarm(
-    stack: auto.Stack,
-    environment: str,
-    targets: list[SwarmTarget],
-    *,
-    diff: bool,
-    echo: Callable[[str], None],
-) -> None:
-    """`pulumi up`, while the Swarm services it waits on are watched: why they have not
-    converged is printed as it changes, and added to the error when the wait fails."""
-    with ConvergenceWatch(targets, echo) as watch:
-        try:
-            stack.up(diff=diff, on_output=echo)
-        except auto.CommandError as error:
-            why = watch.final_report() if targets else []
-            if not why:
-                raise
-            raise CliError(
-                f"pulumi up {environment} failed:",
-                *_tail(str(error)),
-                "why the Swarm services have not converged, from the engine:",
-                *why,
-            ) from None
 
 
 def _confirm_change(

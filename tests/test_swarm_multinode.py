@@ -37,7 +37,7 @@ import docker
 import pytest
 from pulumi import automation as auto
 
-from mlstack import convergence, deploy
+from mlstack import convergence, deploy, swarm_up
 from mlstack.errors import CliError
 from mlstack.offline import RecordedResource, Recording
 from mlstack.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
@@ -363,7 +363,7 @@ def _up_failing_like_the_provider(
 
     monkeypatch.setattr(deploy, "pulumi_command", lambda install: None)
     monkeypatch.setattr(deploy.auto, "create_or_select_stack", lambda **_: ProviderTimesOut())
-    monkeypatch.setattr(deploy, "stack_targets", lambda *_: targets)
+    monkeypatch.setattr(swarm_up, "stack_targets", lambda *_: targets)
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):  # the file backend's state goes in project
         shutil.copy(PROJECT_DIR / name, project / name)
