@@ -365,7 +365,9 @@ def _up_failing_like_the_provider(
     monkeypatch.setattr(deploy.auto, "create_or_select_stack", lambda **_: ProviderTimesOut())
     monkeypatch.setattr(swarm_up, "stack_targets", lambda *_: targets)
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):  # the file backend's state goes in project
+    # A copy of the project's stack (the file backend's state then goes there, not here).
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "examples/iris/iris.joblib"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_DIR / name, project / name)
     printed: list[str] = []
     with pytest.raises(CliError) as raised:
@@ -418,13 +420,15 @@ def kernel_config(*options: str) -> list[str]:
 def test_the_encrypted_overlay_carries_traffic_between_nodes_if_the_kernel_has_esp(
     stack: Stack, python_base_image: str
 ) -> None:
-    recording = record(stack_config(python_base_image, network={"encrypted": True}))
+    # The stack recorded with its overlay encrypted, under another network name, so it sits
+    # beside the stack's own network.
+    encrypted = {"encrypted": True, "name": "mlstack-encrypted"}
+    recording = record(stack_config(python_base_image, network=encrypted))
     (network_resource,) = [
         r for r in recording.resources if r.type == "docker:index/network:Network"
     ]
     network = translate_network(network_resource)
-    assert network.options == {"encrypted": "true"}, network.options
-    network = replace(network, name=f"{network.name}-encrypted")
+    assert network.options.get("encrypted") == "true", network.options
     api = stack.api
     network_id = api.create_network(**network.create_kwargs())["Id"]
     probe = "mlstk-encrypted-probe"
