@@ -7,6 +7,9 @@ State: PULUMI_BACKEND_URL when set; otherwise development stacks keep theirs in 
 (`file://<project>/.mlstack/state`, gitignored) and every other stack uses the backend
 `pulumi login` chose. The file backend encrypts secrets with a passphrase
 (PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE).
+
+On a Swarm stack, `up` watches the services it waits on (mlstack.swarm_up) and says why they
+have not converged, while it waits and in the error when the wait fails.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Literal
 
 from pulumi import automation as auto
 
+from mlstack import swarm_up
 from mlstack.errors import CliError
 from mlstack.project import is_development, require_stack
 from mlstack.stackfile import StackFileError, read_stack_config
@@ -172,7 +176,7 @@ def run(
         if not yes:
             _confirm_change(operation, stack, environment, diff, echo, confirm)
         if operation == "up":
-            stack.up(diff=diff, on_output=echo)
+            swarm_up.up(stack, project, environment, diff=diff, echo=echo)
         else:
             stack.destroy(on_output=echo)
     except auto.CommandError as error:

@@ -237,7 +237,8 @@ class TrafficResult:
 
 class Traffic:
     """Steady POST /predict load through the published port: `threads` keep-alive clients,
-    each sending one request, checking it, pausing `pause` seconds, and so on."""
+    each sending one request, checking it, pausing `pause` seconds, and so on. `host`: where the
+    port is published (loopback, or a node's address in a multi-node test cluster)."""
 
     def __init__(
         self,
@@ -248,8 +249,9 @@ class Traffic:
         threads: int = 4,
         pause: float = 0.01,
         timeout: float = 10.0,
+        host: str = "127.0.0.1",
     ) -> None:
-        self.port, self.body, self.check = port, body, check
+        self.port, self.body, self.check, self.host = port, body, check, host
         self.threads, self.pause, self.timeout = threads, pause, timeout
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -271,16 +273,14 @@ class Traffic:
         return None
 
     def _run(self) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         while not self._stop.is_set():
             try:
                 failure = self._one(connection)
             except (OSError, http.client.HTTPException, ValueError) as error:
                 failure = f"{type(error).__name__}: {error}"
                 connection.close()
-                connection = http.client.HTTPConnection(
-                    "127.0.0.1", self.port, timeout=self.timeout
-                )
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             with self._lock:
                 self._sent += 1
                 if failure is not None:
