@@ -103,24 +103,26 @@ def test_the_check_agrees_with_the_framework_loader(
 
 
 @pytest.mark.parametrize(
-    ("framework", "artifact", "reason", "allowed"),
+    ("framework", "artifact", "message"),
     [
         (
             "onnx",
             "examples/iris/iris.joblib",
-            "wrong file for framework onnx: a joblib/pickle file (scikit-learn), not an ONNX model",
-            "an ONNX model",
+            "mlstack:models[0].artifact: wrong file for framework onnx: a joblib/pickle file "
+            "(scikit-learn), not an ONNX model (got 'examples/iris/iris.joblib'); allowed: an "
+            "ONNX model",
         ),
         (
             "sklearn",
             "examples/iris/iris.onnx",
-            "wrong file for framework sklearn: an ONNX model, not a joblib/pickle file",
-            "a scikit-learn estimator saved with joblib.dump",
+            "mlstack:models[0].artifact: wrong file for framework sklearn: an ONNX model, not a "
+            "joblib/pickle file (got 'examples/iris/iris.onnx'); allowed: a scikit-learn "
+            "estimator saved with joblib.dump",
         ),
     ],
 )
 def test_a_framework_with_the_other_frameworks_artifact_is_refused_naming_the_key(
-    framework: str, artifact: str, reason: str, allowed: str
+    framework: str, artifact: str, message: str
 ) -> None:
     model = {"name": "iris", "framework": framework, "artifact": artifact, "version": "1"}
     with pytest.raises(SettingsError) as info:
@@ -130,9 +132,7 @@ def test_a_framework_with_the_other_frameworks_artifact_is_refused_naming_the_ke
             project_dir=PROJECT_DIR,
         )
     (problem,) = info.value.problems
-    assert problem.startswith(f"Pulumi.dev.yaml: mlstack:models[0].artifact: {reason} ("), problem
-    assert artifact in problem
-    assert f"; allowed: {allowed}" in problem
+    assert problem.startswith(f"Pulumi.dev.yaml: {message}"), problem
 
 
 def test_a_pickle_is_read_never_run(tmp_path: Path) -> None:
