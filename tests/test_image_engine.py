@@ -8,10 +8,13 @@ read-only root filesystem and a tmpfs /tmp, as the orchestrators run them.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
 import socket
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +31,7 @@ import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
-from components.image.context import server_files, write_build_context
+from components.image.context import CONTEXT_MTIME, server_files, write_build_context
 from components.settings import load_settings
 from components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
@@ -379,32 +382,61 @@ def test_the_onnx_image_builds_and_predicts(
         remove_image(docker_engine, tag)
 
 
-def test_contexts_written_at_different_times_give_the_same_layers(
+def _layer(blob: bytes) -> tarfile.TarFile | None:
+    try:
+        return tarfile.open(fileobj=io.BytesIO(blob))
+    except tarfile.ReadError:
+        return None  # a config or manifest, not a layer
+
+
+def layer_files(client: docker.DockerClient, tag: str) -> list[tuple[str, str, int, str]]:
+    """(path, mode, mtime, sha256) of every regular file in the image's layers, as saved."""
+    found = []
+    with tarfile.open(fileobj=io.BytesIO(b"".join(client.images.get(tag).save()))) as image:
+        for member in image.getmembers():
+            blob = image.extractfile(member) if member.isfile() else None
+            layer = _layer(blob.read()) if blob is not None else None
+            if layer is None:
+                continue
+            with layer:
+                for entry in layer.getmembers():
+                    data = layer.extractfile(entry) if entry.isfile() else None
+                    if data is not None:
+                        digest = hashlib.sha256(data.read()).hexdigest()
+                        found.append((entry.name, oct(entry.mode), int(entry.mtime), digest))
+    return sorted(found)
+
+
+def test_contexts_written_at_different_times_give_the_same_files_in_the_image(
     docker_engine: docker.DockerClient, tmp_path: Path
 ) -> None:
-    """The builder copies each file's mode and mtime into the layer a COPY makes. Two contexts
-    written by mlstack at different times (two clones, or CI) build byte-identical layers; the
-    same files with the times they were written at do not (the control)."""
-    files = {**server_files(), "model/iris.joblib": (EXAMPLE / "iris.joblib").read_bytes()}
+    """The builder keeps each file's mode and mtime in the layer COPY makes: files from two
+    contexts written by mlstack at different times (two clones, or CI) are identical in the
+    images, mtimes included; the same files with the times they were written at are not (the
+    control). (The folders COPY creates get the build's time, classic builder and BuildKit alike,
+    so layer digests still differ between two builds: what avoids a rebuild is the unchanged
+    tag and inputs.)"""
+    files = {
+        "Dockerfile": b"FROM scratch\nCOPY model /app/model\nCOPY model_server /app/model_server\n",
+        "model/iris.joblib": (EXAMPLE / "iris.joblib").read_bytes(),
+        **server_files(),
+    }
     first, second, control = tmp_path / "first", tmp_path / "second", tmp_path / "control"
     write_build_context(files, first)
     time.sleep(1.1)  # tar headers hold whole seconds
     write_build_context(files, second)
     shutil.copytree(first, control, copy_function=shutil.copyfile)  # fresh times
-    # Outside every context: the client adds it to the context it sends.
-    dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text("FROM scratch\nCOPY . /app/\n")
-    layers = {}
+    built = {}
     try:
         for context in (first, second, control):
             tag = f"{RUN_ID}/context-{context.name}:test"
-            for _ in docker_engine.api.build(
-                path=str(context), dockerfile=str(dockerfile), tag=tag, nocache=True, rm=True
-            ):
+            for _ in docker_engine.api.build(path=str(context), tag=tag, nocache=True, rm=True):
                 pass
-            layers[context.name] = docker_engine.images.get(tag).attrs["RootFS"]["Layers"]
+            built[context.name] = layer_files(docker_engine, tag)
     finally:
         for context in (first, second, control):
             remove_image(docker_engine, f"{RUN_ID}/context-{context.name}:test")
-    assert layers["first"] == layers["second"]
-    assert layers["control"] != layers["first"]
+    assert len(built["first"]) == len(files) - 1  # every file but the Dockerfile
+    assert built["first"] == built["second"]
+    assert {mtime for _, _, mtime, _ in built["first"]} == {CONTEXT_MTIME}
+    assert built["control"] != built["first"]

@@ -9,8 +9,8 @@ inputs give the same tag in any checkout.
 Location independence: the context is written under the project at a relative path, and the
 docker.Image inputs name it relative to the program's working directory, which Pulumi makes the
 project directory for the program and the provider alike; every file is written with the same
-mode and modification time, so the context, and the layers COPY makes from it, are the same
-bytes from any clone at any time.
+mode and modification time, so the context is the same bytes from any clone at any time, and so
+are the files COPY puts in the image (the builder keeps their modes and times).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ MODEL_DIR = "model"
 MODELS_PATH = "/models"
 TAG_HASH_LENGTH = 12
 BUILD_ROOT = PurePosixPath(".mlstack/build")
-# BuildKit and the classic builder copy a file's mtime into the layer COPY makes: one fixed time
-# for every file and folder makes a context written anywhere, anytime, give the same layers.
+# BuildKit and the classic builder keep a file's mode and mtime in the layer COPY makes (tested in
+# tests/test_image_engine.py): one fixed time makes a context written anywhere, anytime, put the
+# same files in the image. (Folders COPY creates get the build's time; nothing here sets that.)
 CONTEXT_MTIME = 315_532_800  # 1980-01-01T00:00:00Z (as wheels and zip archives use)
 FILE_MODE, FOLDER_MODE = 0o644, 0o755
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
