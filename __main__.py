@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pulumi
 
-from components import MLServingStack
-from components.settings.pulumi_config import settings_from_pulumi
+from mlstack.components import MLServingStack
+from mlstack.components.settings.pulumi_config import settings_from_pulumi
 
 settings = settings_from_pulumi(project_dir=Path(__file__).resolve().parent)
 serving = MLServingStack("mlstack", settings)

@@ -5,15 +5,15 @@ Use `MLServingStack` for a whole environment, or the per-concern components on t
 `SwarmPlatform` + `SwarmModelService`.
 """
 
-from components.image import ModelImage, ModelImageArgs
-from components.kubernetes import (
+from .image import ModelImage, ModelImageArgs
+from .kubernetes import (
     KubernetesModelService,
     KubernetesModelServiceArgs,
     KubernetesPlatform,
     KubernetesPlatformArgs,
 )
-from components.serving_stack import MLServingStack
-from components.swarm import (
+from .serving_stack import MLServingStack
+from .swarm import (
     SwarmModelService,
     SwarmModelServiceArgs,
     SwarmPlatform,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.settings import ServedModel
+from .settings import ServedModel
 
 PART_OF = "mlstack"
 

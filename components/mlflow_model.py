@@ -181,7 +181,9 @@ def _python_version(directory: Path, pyfunc: Mapping[str, Any]) -> str | None:
 
 
 def _packaged(name: str) -> str:
-    return (resources.files("model_server") / "requirements" / name).read_text(encoding="utf-8")
+    return (resources.files("mlstack.model_server") / "requirements" / name).read_text(
+        encoding="utf-8"
+    )
 
 
 def _lines(text: str) -> list[str]:

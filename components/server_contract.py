@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from components.settings import ServedModel
-from components.settings.stack import RESERVED_ENV
-from model_server.config import DEFAULT_DRAIN_SECONDS, DEFAULT_GRACEFUL_TIMEOUT
+from mlstack.model_server.config import DEFAULT_DRAIN_SECONDS, DEFAULT_GRACEFUL_TIMEOUT
+
+from .settings import ServedModel
+from .settings.stack import RESERVED_ENV
 
 HEALTH_PATH: Final = "/healthz"  # liveness: the process serves HTTP
 READY_PATH: Final = "/readyz"  # readiness: the model is loaded and the server is not draining

@@ -6,16 +6,16 @@ from collections.abc import Mapping
 
 import pulumi
 
-from components.image import ModelImage, ModelImageArgs
-from components.image.publish import service_auth
-from components.kubernetes import (
+from .image import ModelImage, ModelImageArgs
+from .image.publish import service_auth
+from .kubernetes import (
     KubernetesModelService,
     KubernetesModelServiceArgs,
     KubernetesPlatform,
     KubernetesPlatformArgs,
 )
-from components.settings import Orchestrator, StackSettings
-from components.swarm import (
+from .settings import Orchestrator, StackSettings
+from .swarm import (
     SwarmModelService,
     SwarmModelServiceArgs,
     SwarmPlatform,

@@ -188,7 +188,7 @@ def _check_target_engine(
 ) -> None:
     """A Swarm stack's settings against its engine (mlstack.engine_check), before the Pulumi CLI
     is even looked for: `up` stops on an error, `preview` (which changes nothing) warns."""
-    from components.settings import NAMESPACE, Orchestrator, SettingsError, load_settings
+    from mlstack.components.settings import NAMESPACE, Orchestrator, SettingsError, load_settings
     from mlstack.engine_check import check_swarm_engine
 
     try:

@@ -94,7 +94,7 @@ class ReplaceRules(Protocol):
 
 def replacement_table() -> ReplaceRules:
     """The project's table of provider fields that force a replacement."""
-    from components import replacements
+    from mlstack.components import replacements
 
     return replacements
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from components.settings.swarm import SwarmSettings
+from mlstack.components.settings.swarm import SwarmSettings
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 FIX_KEYS = (

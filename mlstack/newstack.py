@@ -120,7 +120,7 @@ def new_stack(
     target.write_text(text, encoding="utf-8")
     secrets_to_set = []
     if _needs_registry_password(config) and f"{NAMESPACE}:registryPassword" not in kept:
-        from components.settings.secret_advice import STDIN_NOTE, set_secret_command
+        from mlstack.components.settings.secret_advice import STDIN_NOTE, set_secret_command
 
         command = set_secret_command("registryPassword", options.environment)
         secrets_to_set.append(f"{command}  ({STDIN_NOTE})")
@@ -132,7 +132,7 @@ def _engine_warnings(config: dict[str, Any], stack_file: str) -> list[str]:
     """mlstack up's engine check, told now: new-stack's Swarm defaults (vip, ingress) need IPVS."""
     if config.get("orchestrator") != "swarm":
         return []
-    from components.settings.swarm import SwarmSettings
+    from mlstack.components.settings.swarm import SwarmSettings
     from mlstack.engine_check import check_swarm_engine
 
     errors, warnings = check_swarm_engine(
@@ -174,7 +174,7 @@ def hand_edits(previous: str, text: str, file: str) -> list[str]:
     """What `previous` (the stack file being replaced) holds that `text` (its replacement) does
     not: config values dropped or changed, other top-level keys, and comment lines (except the
     header's command, which the new file writes anew)."""
-    from components.settings.errors import shown
+    from mlstack.components.settings.errors import shown
 
     old, new = _mapping(load_yaml(previous, file)), _mapping(load_yaml(text, file))
     old_values = _leaves(old.get("config") or {})
@@ -232,7 +232,7 @@ def _comments(text: str) -> list[str]:
 
 def render_stack_file(options: NewStackOptions, config: dict[str, Any], project: Path) -> str:
     """The stack file's text for `config` (stack_config(options)), validated; nothing written."""
-    from components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
+    from mlstack.components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
 
     text = _template().render(
         environment=options.environment,
@@ -291,7 +291,7 @@ def stack_config(options: NewStackOptions) -> dict[str, Any]:
     for assignment in options.settings:
         key, value = _assignment(assignment, "--set")
         if key.split(".", 1)[0] in SECRET_KEYS:
-            from components.settings.secret_advice import ENCRYPTED_NOTE, STDIN_NOTE
+            from mlstack.components.settings.secret_advice import ENCRYPTED_NOTE, STDIN_NOTE
 
             raise CliError(
                 f"--set {key}: secrets never go into a stack file in plain text; after "
@@ -451,7 +451,7 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any, option: str) -> N
 
 
 def _secret_command(key: str, environment: str) -> str:
-    from components.settings.secret_advice import set_secret_command
+    from mlstack.components.settings.secret_advice import set_secret_command
 
     if key.split(".", 1)[0] == "secrets":
         parts = key.split(".")
@@ -471,7 +471,7 @@ def _validate(
 ) -> list[str]:
     """The settings model's verdict on `config`: CliError naming the option behind each problem,
     or the model's warnings."""
-    from components.settings import NAMESPACE, SettingsError, load_settings
+    from mlstack.components.settings import NAMESPACE, SettingsError, load_settings
 
     if _needs_registry_password(config):
         # Set after new-stack with `pulumi config set --secret`; the CLI prints the command.
@@ -523,13 +523,13 @@ def _option_for(key: str, config: dict[str, Any], options: NewStackOptions) -> s
 
 
 def _model_keys() -> list[str]:
-    from components.settings.stack import ModelConfig
+    from mlstack.components.settings.stack import ModelConfig
 
     return [field.alias or name for name, field in ModelConfig.model_fields.items()]
 
 
 def _integer_model_keys() -> set[str]:
-    from components.settings.stack import ModelConfig
+    from mlstack.components.settings.stack import ModelConfig
 
     return {
         field.alias or name
@@ -539,19 +539,19 @@ def _integer_model_keys() -> set[str]:
 
 
 def _orchestrators() -> list[str]:
-    from components.settings import Orchestrator
+    from mlstack.components.settings import Orchestrator
 
     return [member.value for member in Orchestrator]
 
 
 def _sizes() -> list[str]:
-    from stacks import preset_names
+    from mlstack.stacks import preset_names
 
     return preset_names()
 
 
 def _template() -> jinja2.Template:
-    from stacks import TEMPLATES_DIR
+    from mlstack.stacks import TEMPLATES_DIR
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),

@@ -1,7 +1,8 @@
 """The Pulumi project the CLI works on: where it is, its stacks, and its recording.
 
-The CLI is a client of the project's own program: `components` and `stacks` are imported from the
-project directory (it goes first on sys.path), and every resource comes from the offline recorder.
+The CLI is a client of the project's own program: the project directory goes first on sys.path
+(its `__main__.py` imports the components as `mlstack.components`), and every resource comes from
+the offline recorder.
 """
 
 from __future__ import annotations

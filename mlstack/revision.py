@@ -3,16 +3,19 @@
 The base must not be rendered in this process: the working tree's `components` modules are
 already imported here and would be reused. The revision is exported with `git archive` into a
 temporary directory and rendered by a fresh interpreter (this venv's), in which that checkout
-comes first on PYTHONPATH and sys.path, so its `components`, `stacks` and `__main__.py` are the
-ones that run. The tool itself (the recorder and the renderer) stays this one: both sides are
-written by the same renderer, so the diff shows what the program declares differently, never a
-change of file format. The worker hands back the rendered files and their snapshot (JSON:
-resources by URN with options and dependencies, secret inputs as keyed digests under this
-process's key). The temporary checkout is removed afterwards.
+comes first on PYTHONPATH and sys.path, and its folders components/, stacks/ and model_server/
+are loaded as `mlstack.components`, `mlstack.stacks` and `mlstack.model_server` (the names the
+program imports them by), so they and its `__main__.py` are the ones that run. The tool itself
+(the recorder and the renderer) stays this one: both sides are written by the same renderer,
+so the diff shows what the program declares differently, never a change of file format. The
+worker hands back the rendered files and their snapshot (JSON: resources by URN with options and
+dependencies, secret inputs as keyed digests under this process's key). The temporary checkout
+is removed afterwards.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import subprocess
@@ -30,7 +33,7 @@ from mlstack.render import Rendering
 from mlstack.stackfile import stack_path
 
 # Runs in the fresh interpreter: import this tool's `mlstack` first, then take its directory off
-# sys.path again so `components` and `stacks` resolve to the checkout (first on PYTHONPATH).
+# sys.path again so the checkout's own packages are the ones its program imports.
 _BOOTSTRAP = """\
 import sys
 tool = sys.argv[1]
@@ -40,6 +43,8 @@ sys.path.remove(tool)
 sys.exit(revision.worker(sys.argv[2:]))
 """
 WORKER_TIMEOUT_SECONDS = 600
+# The project's folders that install as subpackages of mlstack (pyproject.toml).
+PROJECT_PACKAGES = ("model_server", "stacks", "components")
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ def worker(argv: list[str]) -> int:
     project_dir, out, data, environment = argv
     try:
         project = open_project(Path(project_dir))
+        _load_checkout_packages(project)
         result = rendering.render(record_stack(project, environment), project)
         rendering.write(result, Path(out))
         Path(data).write_text(snapshot.to_json(result.snapshot), encoding="utf-8")
@@ -154,6 +160,27 @@ def worker(argv: list[str]) -> int:
             print(line, file=sys.stderr)
         return 2
     return 0
+
+
+def _load_checkout_packages(checkout: Path) -> None:
+    """Import the checkout's components/, stacks/ and model_server/ as mlstack's subpackages,
+    before anything imports this tool's own (mlstack/components -> ../components would otherwise
+    resolve to the working tree's). A checkout without a folder (older layouts) keeps the tool's.
+    """
+    for name in PROJECT_PACKAGES:
+        init = checkout / name / "__init__.py"
+        full_name = f"mlstack.{name}"
+        if not init.is_file():
+            continue
+        spec = importlib.util.spec_from_file_location(
+            full_name, init, submodule_search_locations=[str(init.parent)]
+        )
+        if spec is None or spec.loader is None:
+            raise CliError(f"cannot load {init} as {full_name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full_name] = module
+        setattr(mlstack, name, module)
+        spec.loader.exec_module(module)
 
 
 def _git(project: Path, *args: str, what: str) -> str:

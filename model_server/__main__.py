@@ -1,5 +1,5 @@
 """`python -m model_server`: serve the model named by MODEL_PATH on $PORT."""
 
-from model_server.main import main
+from .main import main
 
 main()

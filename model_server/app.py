@@ -21,13 +21,13 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from model_server import v2
-from model_server.config import ServerConfig
-from model_server.httptypes import TEXT, Handler, Request, Response, Route, error
-from model_server.metrics import CONTENT_TYPE, Metrics
-from model_server.models import LoadedModel, Matrix, load_model
-from model_server.tensors import TensorError, check_fits
-from model_server.validation import BadRequestError, parse_instances
+from . import v2
+from .config import ServerConfig
+from .httptypes import TEXT, Handler, Request, Response, Route, error
+from .metrics import CONTENT_TYPE, Metrics
+from .models import LoadedModel, Matrix, load_model
+from .tensors import TensorError, check_fits
+from .validation import BadRequestError, parse_instances
 
 Loader = Callable[[ServerConfig], LoadedModel]
 

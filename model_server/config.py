@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from model_server.cpus import default_workers
+from .cpus import default_workers
 
 DEFAULT_PORT = 8080
 DEFAULT_GRACEFUL_TIMEOUT = 20.0

@@ -8,9 +8,9 @@ import os
 import sys
 from typing import NoReturn
 
-from model_server.config import ConfigError, load_config
-from model_server.exitcodes import ExitCode
-from model_server.logs import configure_logging
+from .config import ConfigError, load_config
+from .exitcodes import ExitCode
+from .logs import configure_logging
 
 # Each worker runs one BLAS/OpenMP thread: the server scales by processes, and threads beyond the
 # container's CPU quota only add contention. Set before numpy is first imported.
@@ -28,7 +28,7 @@ def main() -> None:
         log.error("%s", error)
         _exit(ExitCode.BAD_ENVIRONMENT)
     configure_logging(config.log_level)
-    from model_server.server import serve
+    from .server import serve
 
     try:
         code = serve(config)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model_server.config import Framework
+from .config import Framework
 
 Matrix = npt.NDArray[np.float64]
 log = logging.getLogger("model_server")
@@ -234,7 +234,7 @@ def _load_mlflow(path: Path) -> LoadedModel:
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    from model_server.pyfunc import json_rows, signature_input
+    from .pyfunc import json_rows, signature_input
 
     try:
         model = mlflow.pyfunc.load_model(str(path))

@@ -32,9 +32,9 @@ from typing import Any, Protocol, cast
 
 import httptools
 
-from model_server.httptypes import Request, Response, Route, error
-from model_server.logs import RateLimit, log_limited
-from model_server.metrics import Metrics
+from .httptypes import Request, Response, Route, error
+from .logs import RateLimit, log_limited
+from .metrics import Metrics
 
 log = logging.getLogger("model_server")
 

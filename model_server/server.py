@@ -8,17 +8,17 @@ import os
 import shutil
 import tempfile
 
-from model_server.config import ServerConfig
-from model_server.metrics import MULTIPROC_ENV
+from .config import ServerConfig
+from .metrics import MULTIPROC_ENV
 
 
 def serve(config: ServerConfig) -> int:
     """Serve with config.workers processes; returns the process exit code."""
     if config.workers == 1:
-        from model_server.worker import run_alone
+        from .worker import run_alone
 
         return run_alone(config)
-    from model_server.supervisor import Supervisor
+    from .supervisor import Supervisor
 
     # Worker metric files live under /tmp (the one writable path) and start empty every run.
     directory = tempfile.mkdtemp(prefix="mlstack-metrics-")

@@ -27,10 +27,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from model_server.config import ServerConfig
-from model_server.exitcodes import ExitCode
-from model_server.logs import configure_logging
-from model_server.worker import ListenError, bind, run_supervised
+from .config import ServerConfig
+from .exitcodes import ExitCode
+from .logs import configure_logging
+from .worker import ListenError, bind, run_supervised
 
 log = logging.getLogger("model_server")
 

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from model_server.httptypes import JSON, Response
-from model_server.models import LoadedModel, Matrix
-from model_server.tensors import (
+from .httptypes import JSON, Response
+from .models import LoadedModel, Matrix
+from .tensors import (
     DATATYPES,
     NUMERIC,
     TensorError,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from model_server.models import Matrix
+from .models import Matrix
 
 EXPECTED = 'expected a JSON object {"instances": [[number, ...], ...]}'
 

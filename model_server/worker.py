@@ -26,11 +26,11 @@ from collections.abc import Callable
 
 import uvloop
 
-from model_server.app import ModelApp
-from model_server.config import ServerConfig
-from model_server.exitcodes import ExitCode
-from model_server.metrics import Metrics
-from model_server.protocol import Connections, limits_from
+from .app import ModelApp
+from .config import ServerConfig
+from .exitcodes import ExitCode
+from .metrics import Metrics
+from .protocol import Connections, limits_from
 
 log = logging.getLogger("model_server")
 

@@ -33,14 +33,21 @@ def project_files() -> list[str]:
         check=True,
     )
     names = [name for name in listed.stdout.decode().split("\0") if name]
-    return [name for name in names if (PROJECT_DIR / name).is_file()]
+    return [
+        name
+        for name in names
+        if (PROJECT_DIR / name).is_file() or (PROJECT_DIR / name).is_symlink()
+    ]
 
 
 def copy_project(target: Path) -> Path:
     for name in project_files():
-        destination = target / name
+        source, destination = PROJECT_DIR / name, target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_DIR / name, destination)
+        if source.is_symlink():  # mlstack/components -> ../components: a link, as git keeps it
+            destination.symlink_to(source.readlink())
+        else:
+            shutil.copy2(source, destination)
     return target
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import docker
 
-from components.image.context import BuildOptions, build_digest, image_tag
+from mlstack.components.image.context import BuildOptions, build_digest, image_tag
 from mlstack.offline import RecordedResource, reveal
 from tests.harness import PROJECT_DIR
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from model_server.app import ModelApp
-from model_server.config import load_config
-from model_server.metrics import Metrics
-from model_server.worker import Worker, bind
+from mlstack.model_server.app import ModelApp
+from mlstack.model_server.config import load_config
+from mlstack.model_server.metrics import Metrics
+from mlstack.model_server.worker import Worker, bind
 from tests.server_support import IRIS_JOBLIB
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components.settings import Framework, ServedModel, Size
-from components.settings.presets import deep_merge, load_preset
 from mlstack.checks import Manifest, kubernetes_manifests
+from mlstack.components.settings import Framework, ServedModel, Size
+from mlstack.components.settings.presets import deep_merge, load_preset
 from mlstack.offline import Recording
 from tests.harness import run_stack
 

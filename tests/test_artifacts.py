@@ -22,10 +22,10 @@ import pytest
 import xgboost
 from onnx import helper, numpy_helper
 
-from components.settings import Framework, SettingsError, load_settings
-from components.settings.artifacts import ARTIFACT_CHECKS, ArtifactError
-from model_server.config import Framework as ServerFramework
-from model_server.models import load_model
+from mlstack.components.settings import Framework, SettingsError, load_settings
+from mlstack.components.settings.artifacts import ARTIFACT_CHECKS, ArtifactError
+from mlstack.model_server.config import Framework as ServerFramework
+from mlstack.model_server.models import load_model
 from tests.harness import PROJECT_DIR
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.kubernetes.specs.cluster import HEADROOM_ACCEPTED_FINDINGS
-from components.kubernetes.specs.cluster_autoscaler import ACCEPTED_FINDINGS
-from components.settings.kubernetes import DEFAULT_CLUSTER_AUTOSCALER_IMAGE
+from mlstack.components.kubernetes.specs.cluster import HEADROOM_ACCEPTED_FINDINGS
+from mlstack.components.kubernetes.specs.cluster_autoscaler import ACCEPTED_FINDINGS
+from mlstack.components.settings.kubernetes import DEFAULT_CLUSTER_AUTOSCALER_IMAGE
 from mlstack.render import render
 from tests.harness import PROJECT_DIR, run_stack
 
@@ -170,7 +170,7 @@ def test_cluster_autoscaler_image_is_pinned_by_digest() -> None:
 
 
 def test_skip_annotation_reasons_cannot_break_checkov() -> None:
-    from components.kubernetes.specs.security import scanner_exceptions
+    from mlstack.components.kubernetes.specs.security import scanner_exceptions
 
     assert scanner_exceptions({"CKV_K8S_9": "why"}) == {"checkov.io/skip1": "CKV_K8S_9=why"}
     with pytest.raises(ValueError, match="without '='"):

@@ -8,11 +8,11 @@ from typing import get_args
 import pytest
 from typer.testing import CliRunner
 
-from components.settings import Orchestrator
-from components.settings.kubernetes import ClusterAutoscalerSettings
-from components.settings.swarm import EndpointMode, PublishMode
 from mlstack import cli
 from mlstack.cli import app
+from mlstack.components.settings import Orchestrator
+from mlstack.components.settings.kubernetes import ClusterAutoscalerSettings
+from mlstack.components.settings.swarm import EndpointMode, PublishMode
 
 COMMANDS = ["new-stack", "render", "diff", "validate", "reference", "up", "preview", "destroy"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import Framework, load_settings
+from mlstack.components.settings import Framework, load_settings
 from tests.cli_support import copy_project, invoke
 from tests.harness import PROJECT_DIR, STACKS
 

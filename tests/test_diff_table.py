@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components.replacements import REPLACE_RULES
+from mlstack.components.replacements import REPLACE_RULES
 from mlstack.diff import compare
 from mlstack.propertypath import contains, join, parse
 from mlstack.render import Rendering, render

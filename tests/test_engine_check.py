@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from components.settings.swarm import SwarmSettings
 from mlstack import deploy
+from mlstack.components.settings.swarm import SwarmSettings
 from mlstack.engine_check import Ipvs, check_swarm_engine, is_local, local_ipvs, needs_ipvs
 from tests.cli_support import copy_project, invoke
 from tests.swarm_engine import port_is_free, wait_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings.errors import shown
+from mlstack.components.settings.errors import shown
 from tests.cli_support import copy_project, invoke
 
 IRIS = "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from components.image.context import MODEL_REQUIREMENTS, REQUIREMENTS, plan_build_context
-from components.image.render import requirements_for
-from components.settings import Framework, ServedModel, load_settings
-from components.settings.image import ImageSettings
+from mlstack.components.image.context import MODEL_REQUIREMENTS, REQUIREMENTS, plan_build_context
+from mlstack.components.image.render import requirements_for
+from mlstack.components.settings import Framework, ServedModel, load_settings
+from mlstack.components.settings.image import ImageSettings
 from tests.harness import PROJECT_DIR
 from tests.test_image import HADOLINT, instructions
 

@@ -22,8 +22,8 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 from sklearn.datasets import load_iris
 
-from model_server.config import Framework, load_config
-from model_server.models import LoadedModel, ModelLoadError, load_model
+from mlstack.model_server.config import Framework, load_config
+from mlstack.model_server.models import LoadedModel, ModelLoadError, load_model
 from tests.harness import PROJECT_DIR
 
 EXAMPLES = PROJECT_DIR / "examples"

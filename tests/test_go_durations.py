@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from components.swarm.specs.task import ratio
-from components.swarm.specs.timing import seconds
+from mlstack.components.swarm.specs.task import ratio
+from mlstack.components.swarm.specs.timing import seconds
 from mlstack.swarm_provider_rules import parse_go_duration
 from tests.provider_read import format_ratio, go_duration_string, short_dur
 from tests.stack_variants import all_recordings

@@ -22,18 +22,18 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from components.image.render import requirements_file, requirements_for
-from components.settings import Framework
-from components.settings.image_rules import GPU_FRAMEWORKS
-from mlstack.offline import RecordedResource, Recording
-from model_server.config import Framework as ServerFramework
-from model_server.models import (
+from mlstack.components.image.render import requirements_file, requirements_for
+from mlstack.components.settings import Framework
+from mlstack.components.settings.image_rules import GPU_FRAMEWORKS
+from mlstack.model_server.config import Framework as ServerFramework
+from mlstack.model_server.models import (
     CPU_PROVIDER,
     CUDA_PROVIDER,
     load_model,
     onnx_providers,
     provider_report,
 )
+from mlstack.offline import RecordedResource, Recording
 from tests.harness import PROJECT_DIR, run_stack, settings_error
 from tests.kubernetes_objects import VARIANTS
 from tests.test_image import HADOLINT, pins
@@ -41,7 +41,7 @@ from tests.test_image import HADOLINT, pins
 IMAGE_TYPE = "docker:index/image:Image"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
 IRIS_META = json.loads((PROJECT_DIR / "examples/iris/iris.json").read_text())
-REQUIREMENTS = resources.files("model_server") / "requirements"
+REQUIREMENTS = resources.files("mlstack.model_server") / "requirements"
 
 
 def gpu_recording() -> Recording:

@@ -15,8 +15,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from components.image.component import build_args, oci_labels
-from components.image.context import (
+from mlstack.components.image.component import build_args, oci_labels
+from mlstack.components.image.context import (
     CA_BUNDLE_FILE,
     CONTEXT_MTIME,
     DOCKERFILE,
@@ -30,7 +30,7 @@ from components.image.context import (
     plan_build_context,
     write_build_context,
 )
-from components.image.render import (
+from mlstack.components.image.render import (
     TEMPLATES,
     TEMPLATES_DIR,
     DockerfileSpec,
@@ -38,7 +38,7 @@ from components.image.render import (
     render_dockerfile,
     requirements_for,
 )
-from components.settings import Framework, ImageSettings, SettingsError, load_settings
+from mlstack.components.settings import Framework, ImageSettings, SettingsError, load_settings
 from mlstack.offline import RecordedResource, Recording, Secret, reveal
 from tests.harness import PROJECT_DIR, only, run_stack
 

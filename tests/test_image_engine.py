@@ -31,9 +31,9 @@ import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
-from components.image.context import CONTEXT_MTIME, server_files, write_build_context
-from components.settings import load_settings
-from components.settings.quantities import byte_count, nano_cpus
+from mlstack.components.image.context import CONTEXT_MTIME, server_files, write_build_context
+from mlstack.components.settings import load_settings
+from mlstack.components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
 from mlstack.stackfile import read_stack_config
 from tests.harness import PROJECT_DIR, run_stack

@@ -6,19 +6,19 @@ import itertools
 
 import pytest
 
-from components.kubernetes.specs import autoscaling, cluster, disruption, network, workload
-from components.kubernetes.specs import cluster_autoscaler as ca
-from components.security import (
+from mlstack.components.kubernetes.specs import autoscaling, cluster, disruption, network, workload
+from mlstack.components.kubernetes.specs import cluster_autoscaler as ca
+from mlstack.components.security import (
     RUNTIME_GID,
     RUNTIME_UID,
     SCRATCH_PATH,
     SECRET_FILE_MODE,
     SECRETS_DIR,
 )
-from components.settings import KubernetesSettings
-from components.settings.invariants import check_size
-from components.settings.kubernetes import ClusterAutoscalerSettings, PriorityClassSettings
-from components.settings.quantities import duration_seconds
+from mlstack.components.settings import KubernetesSettings
+from mlstack.components.settings.invariants import check_size
+from mlstack.components.settings.kubernetes import ClusterAutoscalerSettings, PriorityClassSettings
+from mlstack.components.settings.quantities import duration_seconds
 from tests.kubernetes_objects import served_model, size
 
 SETTINGS = KubernetesSettings()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from components.kubernetes.specs.disruption import allowed_disruptions
-from components.security import SECRET_FILE_MODE, SECRETS_DIR
+from mlstack.components.kubernetes.specs.disruption import allowed_disruptions
+from mlstack.components.security import SECRET_FILE_MODE, SECRETS_DIR
 from mlstack.offline import Recording, Secret, mask
 from tests.kubernetes_objects import VARIANTS, by_name, manifests, run_variant
 

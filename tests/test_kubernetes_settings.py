@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import KubernetesSettings, SettingsError, load_settings
+from mlstack.components.settings import KubernetesSettings, SettingsError, load_settings
 from tests.harness import PROJECT_DIR, settings_error
 
 # Kubernetes stacks push their images (the nodes pull them from the registry).

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.mlflow_model import image_requirements, model_files, read_mlflow_model
-from components.settings import SettingsError, load_settings
+from mlstack.components.mlflow_model import image_requirements, model_files, read_mlflow_model
+from mlstack.components.settings import SettingsError, load_settings
 from tests.harness import PROJECT_DIR
 
 EXAMPLE = PROJECT_DIR / "examples/mlflow/iris"

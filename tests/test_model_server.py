@@ -19,13 +19,19 @@ import joblib
 import numpy as np
 import pytest
 
-from model_server.app import inline_rows
-from model_server.config import ConfigError, Framework, load_config
-from model_server.cpus import cgroup_cpu_limit, default_workers
-from model_server.logs import LOG_FORMAT, LineFormatter, RateLimit
-from model_server.models import LoadedModel, ModelLoadError, load_model
-from model_server.tensors import TensorError, check_fits, decode_binary, decode_json, encode_binary
-from model_server.validation import BadRequestError, parse_instances
+from mlstack.model_server.app import inline_rows
+from mlstack.model_server.config import ConfigError, Framework, load_config
+from mlstack.model_server.cpus import cgroup_cpu_limit, default_workers
+from mlstack.model_server.logs import LOG_FORMAT, LineFormatter, RateLimit
+from mlstack.model_server.models import LoadedModel, ModelLoadError, load_model
+from mlstack.model_server.tensors import (
+    TensorError,
+    check_fits,
+    decode_binary,
+    decode_json,
+    encode_binary,
+)
+from mlstack.model_server.validation import BadRequestError, parse_instances
 from tests.harness import PROJECT_DIR
 from tests.inprocess import make_app, serving
 from tests.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
@@ -119,7 +125,7 @@ def test_workers_follow_the_cgroup_cpu_quota(
     limit: float | None,
     workers: int,
 ) -> None:
-    monkeypatch.setattr("model_server.cpus.schedulable_cpus", lambda: 2)
+    monkeypatch.setattr("mlstack.model_server.cpus.schedulable_cpus", lambda: 2)
     root = cgroup(tmp_path, files)
     assert cgroup_cpu_limit(root) == limit
     assert default_workers(root) == workers

@@ -14,7 +14,7 @@ from typing import Any
 import docker.auth
 import pytest
 
-from components.registry import (
+from mlstack.components.registry import (
     DOCKER_HUB_SERVER,
     Registry,
     docker_config_json,

@@ -11,7 +11,7 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.replacements import (
+from mlstack.components.replacements import (
     REPLACE_RULES,
     deletes_first,
     forcing_paths,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from components.replacements import REPLACE_RULES, replace_rule
-from components.swarm.specs.secrets import secret_name
+from mlstack.components.replacements import REPLACE_RULES, replace_rule
+from mlstack.components.swarm.specs.secrets import secret_name
 from mlstack.offline import RecordedResource
 from tests.harness import run_stack
 from tests.stack_variants import SECRETS, all_recordings

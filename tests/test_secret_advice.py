@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
+from mlstack.components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
 from tests.harness import PROJECT_DIR, STACKS
 
 COMMAND = re.compile(r"pulumi config set --secret[^`\n)]*")

@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import Orchestrator, SettingsError, load_settings
-from components.settings.quantities import byte_count, cpu_millis, duration_seconds, nano_cpus
+from mlstack.components.settings import Orchestrator, SettingsError, load_settings
+from mlstack.components.settings.quantities import (
+    byte_count,
+    cpu_millis,
+    duration_seconds,
+    nano_cpus,
+)
 from tests.harness import PROJECT_DIR, settings_error
 
 # Kubernetes stacks push their images (the nodes pull them from the registry).
@@ -276,8 +281,8 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_a_bad_preset_value_names_the_preset_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stacks
-    from components.settings import presets
+    from mlstack import stacks
+    from mlstack.components.settings import presets
 
     medium = presets.load_preset("medium")
     medium["autoscaling"]["cpuUtilization"] = 150

@@ -16,11 +16,15 @@ import jinja2
 import pulumi
 import pytest
 
-from components.server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
-from components.settings import ImageSettings, ServedModel, StackSettings, load_settings
-from components.settings.quantities import byte_count, nano_cpus
-from components.swarm.specs import proxy, secrets, service, task, timing
-from components.swarm.specs.network import VXLAN_OPTION, overlay_network_args, overlay_vxlan_id
+from mlstack.components.server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
+from mlstack.components.settings import ImageSettings, ServedModel, StackSettings, load_settings
+from mlstack.components.settings.quantities import byte_count, nano_cpus
+from mlstack.components.swarm.specs import proxy, secrets, service, task, timing
+from mlstack.components.swarm.specs.network import (
+    VXLAN_OPTION,
+    overlay_network_args,
+    overlay_vxlan_id,
+)
 from tests.harness import PROJECT_DIR
 
 IRIS = {

@@ -1,5 +1,5 @@
 """Build (and optionally push) each model's serving image."""
 
-from components.image.component import ModelImage, ModelImageArgs
+from .component import ModelImage, ModelImageArgs
 
 __all__ = ["ModelImage", "ModelImageArgs"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from components.image.context import (
+from ..settings import ImageSettings
+from .context import (
     DOCKERFILE,
     BuildOptions,
     build_digest,
@@ -20,8 +21,7 @@ from components.image.context import (
     provider_path,
     write_build_context,
 )
-from components.image.publish import push_registry, repository
-from components.settings import ImageSettings
+from .publish import push_registry, repository
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pulumi
 
-from components.image.build import ImageBuild, declare_image, image_name
-from components.image.context import BuildOptions, plan_build_context, uses_gpu
-from components.image.publish import image_reference
-from components.image.render import RUNTIME_TARGET
-from components.labels import PART_OF
-from components.settings import ImageSettings, ServedModel
+from ..labels import PART_OF
+from ..settings import ImageSettings, ServedModel
+from .build import ImageBuild, declare_image, image_name
+from .context import BuildOptions, plan_build_context, uses_gpu
+from .publish import image_reference
+from .render import RUNTIME_TARGET
 
 TYPE = "mlstack:image:ModelImage"
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from components.image.render import DockerfileSpec, render_dockerfile, requirements_for
-from components.mlflow_model import image_requirements, model_files, read_mlflow_model
-from components.settings import Framework, ImageSettings, ServedModel
+from ..mlflow_model import image_requirements, model_files, read_mlflow_model
+from ..settings import Framework, ImageSettings, ServedModel
+from .render import DockerfileSpec, render_dockerfile, requirements_for
 
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS = "requirements.txt"
@@ -98,7 +98,7 @@ def image_tag(prefix: str, digest: str) -> str:
 
 def server_files() -> dict[str, bytes]:
     """The model_server package's Python files (its requirements go in their own layer)."""
-    package = resources.files(SERVER_PACKAGE)
+    package = resources.files(f"mlstack.{SERVER_PACKAGE}")
     return {
         f"{SERVER_PACKAGE}/{entry.name}": entry.read_bytes()
         for entry in package.iterdir()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from components.registry import Registry, image_repository
-from components.settings import ImageSettings
+from ..registry import Registry, image_repository
+from ..settings import ImageSettings
 
 
 def repository(settings: ImageSettings, name: str) -> str:

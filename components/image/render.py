@@ -9,10 +9,10 @@ from pathlib import Path
 
 import jinja2
 
-from components.security import RUNTIME_GID, RUNTIME_UID
-from components.settings import Framework
-from components.settings.image_rules import GPU_FRAMEWORKS
-from components.templating import template_environment
+from ..security import RUNTIME_GID, RUNTIME_UID
+from ..settings import Framework
+from ..settings.image_rules import GPU_FRAMEWORKS
+from ..templating import template_environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATES = {
@@ -83,7 +83,7 @@ def requirements_for(framework: Framework, *, gpu: bool = False) -> str:
     framework's (model_server/requirements/*.txt; the GPU build's for a GPU image). An MLflow
     image locks the server only and installs the model's own requirements on top
     (components/mlflow_model.py)."""
-    folder = resources.files("model_server") / "requirements"
+    folder = resources.files("mlstack.model_server") / "requirements"
     names = ["server.txt"]
     if framework is not Framework.MLFLOW:
         names.append(requirements_file(framework, gpu=gpu))

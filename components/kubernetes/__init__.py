@@ -6,10 +6,10 @@ model); `ClusterAutoscaler` and `Headroom` are usable on their own. The decision
 pure builders of `components.kubernetes.specs`.
 """
 
-from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.kubernetes.headroom import Headroom, HeadroomArgs
-from components.kubernetes.model_service import KubernetesModelService, KubernetesModelServiceArgs
-from components.kubernetes.platform import KubernetesPlatform, KubernetesPlatformArgs
+from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from .headroom import Headroom, HeadroomArgs
+from .model_service import KubernetesModelService, KubernetesModelServiceArgs
+from .platform import KubernetesPlatform, KubernetesPlatformArgs
 
 __all__ = [
     "ClusterAutoscaler",

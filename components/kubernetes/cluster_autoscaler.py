@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.cluster_autoscaler import (
+from ..settings.kubernetes import ClusterAutoscalerSettings
+from ..settings.size import ClusterAutoscaling
+from .specs.cluster_autoscaler import (
     METRICS_PORT_NAME,
     NAME,
     autoscaler_command,
@@ -18,9 +20,7 @@ from components.kubernetes.specs.cluster_autoscaler import (
     cluster_rules,
     namespace_rules,
 )
-from components.kubernetes.specs.network import serving_ingress_policy
-from components.settings.kubernetes import ClusterAutoscalerSettings
-from components.settings.size import ClusterAutoscaling
+from .specs.network import serving_ingress_policy
 
 TYPE = "mlstack:kubernetes:ClusterAutoscaler"
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.cluster import (
+from ..settings import KubernetesSettings, Size
+from .specs.cluster import (
     headroom_deployment_annotations,
     headroom_deployment_spec,
     headroom_labels,
@@ -15,8 +16,7 @@ from components.kubernetes.specs.cluster import (
     headroom_priority_class_name,
     headroom_selector,
 )
-from components.kubernetes.specs.network import no_ingress_policy
-from components.settings import KubernetesSettings, Size
+from .specs.network import no_ingress_policy
 
 TYPE = "mlstack:kubernetes:Headroom"
 HEADROOM_DEPLOYMENT = "mlstack-headroom"  # one per serving namespace

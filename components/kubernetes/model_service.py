@@ -8,16 +8,18 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.autoscaling import (
+from ..labels import model_labels, selector_labels
+from ..settings import KubernetesSettings, ServedModel
+from .specs.autoscaling import (
     VPA_API_VERSION,
     VPA_KIND,
     check_autoscalers,
     hpa_spec,
     vpa_spec,
 )
-from components.kubernetes.specs.disruption import pdb_spec
-from components.kubernetes.specs.network import serving_ingress_policy
-from components.kubernetes.specs.workload import (
+from .specs.disruption import pdb_spec
+from .specs.network import serving_ingress_policy
+from .specs.workload import (
     HTTP_PORT_NAME,
     SERVICE_PORT,
     PodReferences,
@@ -25,8 +27,6 @@ from components.kubernetes.specs.workload import (
     model_deployment_spec,
     rollout_timeout,
 )
-from components.labels import model_labels, selector_labels
-from components.settings import KubernetesSettings, ServedModel
 
 TYPE = "mlstack:kubernetes:ModelService"
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.kubernetes.headroom import Headroom, HeadroomArgs
-from components.kubernetes.specs.cluster import namespace_labels, serving_priority_class
-from components.registry import docker_config_json
-from components.settings import ImageSettings, KubernetesSettings, Size
+from ..registry import docker_config_json
+from ..settings import ImageSettings, KubernetesSettings, Size
+from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from .headroom import Headroom, HeadroomArgs
+from .specs.cluster import namespace_labels, serving_priority_class
 
 TYPE = "mlstack:kubernetes:Platform"
 PULL_SECRET_NAME = "mlstack-registry"  # noqa: S105 - an object name, not a password

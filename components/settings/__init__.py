@@ -1,18 +1,18 @@
 """Typed, validated settings of one mlstack environment (one Pulumi stack)."""
 
-from components.settings.errors import Problem, SettingsError
-from components.settings.image import ImageSettings
-from components.settings.kubernetes import KubernetesSettings
-from components.settings.loader import NAMESPACE, load_settings, stack_file_name
-from components.settings.size import Size, VpaUpdateMode
-from components.settings.stack import (
+from .errors import Problem, SettingsError
+from .image import ImageSettings
+from .kubernetes import KubernetesSettings
+from .loader import NAMESPACE, load_settings, stack_file_name
+from .size import Size, VpaUpdateMode
+from .stack import (
     Framework,
     Orchestrator,
     ServedModel,
     StackConfig,
     StackSettings,
 )
-from components.settings.swarm import SwarmSettings
+from .swarm import SwarmSettings
 
 __all__ = [
     "NAMESPACE",

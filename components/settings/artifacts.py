@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from components.mlflow_model import image_requirements, model_files, read_mlflow_model
-from components.settings.stack import Framework
+from ..mlflow_model import image_requirements, model_files, read_mlflow_model
+from .stack import Framework
 
 ArtifactCheck = Callable[[Path], None]
 

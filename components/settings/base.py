@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.settings.quantities import byte_count, cpu_millis, duration_seconds
+from .quantities import byte_count, cpu_millis, duration_seconds
 
 
 class StrictModel(BaseModel):

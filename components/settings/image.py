@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from components.settings.base import PinnedImage, StrictModel
+from .base import PinnedImage, StrictModel
 
 # The slim Debian image of the Python the reference server is tested with. Pinned by tag: override
 # with a @sha256 digest from your registry mirror for byte-for-byte reproducible builds.

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.registry import Registry, image_domain
-from components.settings.artifacts import ARTIFACT_CHECKS, ArtifactError
-from components.settings.errors import Problem, missing
-from components.settings.secret_advice import STDIN_NOTE, config_stack, set_secret_command
-from components.settings.stack import (
+from ..registry import Registry, image_domain
+from .artifacts import ARTIFACT_CHECKS, ArtifactError
+from .errors import Problem, missing
+from .secret_advice import STDIN_NOTE, config_stack, set_secret_command
+from .stack import (
     Framework,
     ModelConfig,
     Orchestrator,

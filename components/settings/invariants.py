@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings.errors import shown
-from components.settings.quantities import byte_count, cpu_millis
-from components.settings.size import Size, VpaUpdateMode
-from components.settings.swarm import SwarmSettings
+from .errors import shown
+from .quantities import byte_count, cpu_millis
+from .size import Size, VpaUpdateMode
+from .swarm import SwarmSettings
 
 Path = tuple[str | int, ...]
 

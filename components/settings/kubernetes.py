@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.settings.base import DnsLabel, PinnedImage, StrictModel
+from .base import DnsLabel, PinnedImage, StrictModel
 
 # Same minor version as the cluster is what the cluster-autoscaler project asks for. Pinned by the
 # multi-arch index digest registry.k8s.io serves for the tag, as recorded by the Kubernetes image

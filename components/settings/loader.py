@@ -15,19 +15,19 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from components.settings.errors import Problem, SettingsError, missing, pattern_text
-from components.settings.image_rules import artifact_problems, gpu_problems, image_problems
-from components.settings.invariants import check_size, check_swarm
-from components.settings.presets import (
+from .errors import Problem, SettingsError, missing, pattern_text
+from .image_rules import artifact_problems, gpu_problems, image_problems
+from .invariants import check_size, check_swarm
+from .presets import (
     available_sizes,
     deep_merge,
     defines,
     load_preset,
     preset_label,
 )
-from components.settings.secret_advice import STDIN_NOTE, config_stack, set_secret_command
-from components.settings.size import Size
-from components.settings.stack import (
+from .secret_advice import STDIN_NOTE, config_stack, set_secret_command
+from .size import Size
+from .stack import (
     RESERVED_ENV,
     ModelConfig,
     Orchestrator,

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from stacks import PRESETS_DIR, preset_names
+from mlstack.stacks import PRESETS_DIR, preset_names
 
 
 def available_sizes() -> list[str]:

@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.settings.loader import NAMESPACE, load_settings
-from components.settings.stack import StackSettings
+from .loader import NAMESPACE, load_settings
+from .stack import StackSettings
 
 
 def namespace_config(namespace: str = NAMESPACE) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.settings.base import ByteQuantity, CpuQuantity, Duration, StrictModel
+from .base import ByteQuantity, CpuQuantity, Duration, StrictModel
 
 
 class ReplicaBounds(StrictModel):

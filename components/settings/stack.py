@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from components.settings.base import Kind, StrictModel, dns_label
-from components.settings.image import ImageSettings
-from components.settings.kubernetes import KubernetesSettings
-from components.settings.size import Size
-from components.settings.swarm import SwarmSettings
+from .base import Kind, StrictModel, dns_label
+from .image import ImageSettings
+from .kubernetes import KubernetesSettings
+from .size import Size
+from .swarm import SwarmSettings
 
 # Environment variables the model server contract defines; mlstack sets them, a model's env may not.
 RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_PATH", "PORT", "GRACEFUL_TIMEOUT")

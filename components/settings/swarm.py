@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.settings.base import ByteQuantity, CpuQuantity, DnsLabel, StrictModel
+from .base import ByteQuantity, CpuQuantity, DnsLabel, StrictModel
 
 EndpointMode = Literal["vip", "dnsrr"]
 PublishMode = Literal["ingress", "host"]

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.labels import model_labels
-from components.server_contract import server_env
-from components.settings import ServedModel, SwarmSettings
-from components.swarm.service import declare_service
-from components.swarm.specs.secrets import secret_data, secret_file, secret_name
-from components.swarm.specs.service import model_service_spec, published_url
+from ..labels import model_labels
+from ..server_contract import server_env
+from ..settings import ServedModel, SwarmSettings
+from .service import declare_service
+from .specs.secrets import secret_data, secret_file, secret_name
+from .specs.service import model_service_spec, published_url
 
 TYPE = "mlstack:swarm:ModelService"
 VERSIONED_LABELS = frozenset({"app.kubernetes.io/version", "mlstack.dev/size"})

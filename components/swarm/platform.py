@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.labels import stack_labels
-from components.settings import SwarmSettings
-from components.swarm.specs.network import overlay_network_args
+from ..labels import stack_labels
+from ..settings import SwarmSettings
+from .specs.network import overlay_network_args
 
 TYPE = "mlstack:swarm:Platform"
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from components.image.build import declare_image
-from components.image.publish import image_reference
-from components.labels import stack_labels
-from components.settings import ImageSettings, ServedModel, SwarmSettings
-from components.settings.invariants import PROXY_NAME
-from components.swarm.service import declare_service
-from components.swarm.specs.proxy import (
+from ..image.build import declare_image
+from ..image.publish import image_reference
+from ..labels import stack_labels
+from ..settings import ImageSettings, ServedModel, SwarmSettings
+from ..settings.invariants import PROXY_NAME
+from .service import declare_service
+from .specs.proxy import (
     proxy_image_build,
     proxy_routes,
     proxy_service_spec,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from components.swarm.specs.service import ServiceSpec
+from .specs.service import ServiceSpec
 
 # Swarm refuses to change a service between global and replicated in place (swarmkit
 # controlapi: "service mode change is not allowed"), and pulumi-docker would try exactly that:

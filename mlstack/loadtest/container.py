@@ -19,7 +19,7 @@ from typing import Any
 
 import docker
 
-from components.settings.quantities import byte_count, nano_cpus
+from mlstack.components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import RecordedResource, Recording, reveal
 
 IMAGE_TYPE = "docker:index/image:Image"

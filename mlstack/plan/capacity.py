@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from components.settings.quantities import cpu_millis
+from mlstack.components.settings.quantities import cpu_millis
 
 CAPACITY_FILE = Path("stacks") / "capacity.yaml"
 FORMAT_VERSION = 1

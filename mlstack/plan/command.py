@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.settings import SettingsError, StackSettings, load_settings
-from components.settings.quantities import byte_count, cpu_millis
+from mlstack.components.settings import SettingsError, StackSettings, load_settings
+from mlstack.components.settings.quantities import byte_count, cpu_millis
 from mlstack.errors import CliError
 from mlstack.loadtest.container import Limits
 from mlstack.offline import Recording

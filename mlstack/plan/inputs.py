@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
-from components.kubernetes.specs.cluster_autoscaler import autoscaler_command
-from components.settings import StackSettings
-from components.settings.kubernetes import ClusterAutoscalerSettings
-from components.settings.quantities import byte_count, cpu_millis, duration_seconds
+from mlstack.components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
+from mlstack.components.kubernetes.specs.cluster_autoscaler import autoscaler_command
+from mlstack.components.settings import StackSettings
+from mlstack.components.settings.kubernetes import ClusterAutoscalerSettings
+from mlstack.components.settings.quantities import byte_count, cpu_millis, duration_seconds
 from mlstack.offline import RecordedResource, Recording
 from mlstack.plan.hpa import Behavior, ScalingPolicy, ScalingRules
 

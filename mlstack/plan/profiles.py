@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.settings.quantities import duration_seconds
+from mlstack.components.settings.quantities import duration_seconds
 
 KINDS = ("step", "ramp", "spike", "diurnal", "csv")
 EXAMPLES = {

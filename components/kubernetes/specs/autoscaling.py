@@ -15,10 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.workload import CONTAINER_NAME
-from components.settings import Size
-from components.settings.invariants import hpa_resources, vpa_acts
-from components.settings.size import ScalingRules
+from ...settings import Size
+from ...settings.invariants import hpa_resources, vpa_acts
+from ...settings.size import ScalingRules
+from .workload import CONTAINER_NAME
 
 VPA_API_VERSION = "autoscaling.k8s.io/v1"
 VPA_KIND = "VerticalPodAutoscaler"

@@ -9,14 +9,14 @@ from typing import ClassVar
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.security import (
+from ...settings import KubernetesSettings, Size
+from ...settings.kubernetes import PriorityClassSettings
+from .security import (
     container_security_context,
     pod_security_context,
     scanner_exceptions,
 )
-from components.kubernetes.specs.workload import SAFE_TO_EVICT, node_placement
-from components.settings import KubernetesSettings, Size
-from components.settings.kubernetes import PriorityClassSettings
+from .workload import SAFE_TO_EVICT, node_placement
 
 # Pod Security Admission: the namespace refuses any pod that is not "restricted".
 POD_SECURITY_LEVEL = "restricted"

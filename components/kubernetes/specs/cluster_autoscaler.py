@@ -15,17 +15,17 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
-from components.kubernetes.specs.security import (
+from ...settings.kubernetes import ClusterAutoscalerSettings
+from ...settings.size import ClusterAutoscaling
+from .cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
+from .security import (
     container_security_context,
     pod_security_context,
     scanner_exceptions,
     scratch_mount,
     scratch_volume,
 )
-from components.kubernetes.specs.workload import LINUX_NODES
-from components.settings.kubernetes import ClusterAutoscalerSettings
-from components.settings.size import ClusterAutoscaling
+from .workload import LINUX_NODES
 
 NAME = "cluster-autoscaler"
 METRICS_PORT = 8085

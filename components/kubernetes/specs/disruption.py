@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
-from components.settings import Size
+from ...settings import Size
 
 
 def max_unavailable(min_replicas: int) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.workload import HTTP_PORT_NAME
+from .workload import HTTP_PORT_NAME
 
 
 def serving_ingress_policy(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
-from components.security import (
+from ...security import (
     DROPPED_CAPABILITIES,
     RUNTIME_GID,
     RUNTIME_UID,

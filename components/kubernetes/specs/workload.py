@@ -13,23 +13,23 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.security import (
-    container_security_context,
-    pod_security_context,
-    scratch_mount,
-    scratch_volume,
-)
-from components.security import SECRET_FILE_MODE, SECRETS_DIR
-from components.server_contract import (
+from ...security import SECRET_FILE_MODE, SECRETS_DIR
+from ...server_contract import (
     GRACEFUL_TIMEOUT_SECONDS,
     HEALTH_PATH,
     METRICS_PATH,
     READY_PATH,
     server_env,
 )
-from components.settings import KubernetesSettings, ServedModel
-from components.settings.kubernetes import GpuScheduling
-from components.settings.size import Resources
+from ...settings import KubernetesSettings, ServedModel
+from ...settings.kubernetes import GpuScheduling
+from ...settings.size import Resources
+from .security import (
+    container_security_context,
+    pod_security_context,
+    scratch_mount,
+    scratch_volume,
+)
 
 CONTAINER_NAME = "model-server"
 HTTP_PORT_NAME = "http"

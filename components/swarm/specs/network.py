@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import pulumi_docker as docker
 
-from components.settings import SwarmSettings
-from components.settings.swarm import VXLAN_ID_MAX
+from ...settings import SwarmSettings
+from ...settings.swarm import VXLAN_ID_MAX
 
 # The overlay driver's options: the engine records the VXLAN ID it allocates among them.
 VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"

@@ -26,14 +26,17 @@ import jinja2
 import pulumi
 import pulumi_docker as docker
 
-from components.image.build import ImageBuild
-from components.image.context import BuildOptions
-from components.security import RUNTIME_GID, RUNTIME_UID
-from components.settings import ImageSettings, ServedModel, SwarmSettings
-from components.settings.invariants import PROXY_NAME
-from components.settings.quantities import cpu_millis
-from components.swarm.specs.service import ServiceSpec, model_service_name
-from components.swarm.specs.task import (
+from mlstack.model_server.config import DEFAULT_MAX_BODY_BYTES
+
+from ...image.build import ImageBuild
+from ...image.context import BuildOptions
+from ...security import RUNTIME_GID, RUNTIME_UID
+from ...settings import ImageSettings, ServedModel, SwarmSettings
+from ...settings.invariants import PROXY_NAME
+from ...settings.quantities import cpu_millis
+from ...templating import template_environment
+from .service import ServiceSpec, model_service_name
+from .task import (
     hardened_container,
     healthcheck_args,
     label_args,
@@ -44,7 +47,7 @@ from components.swarm.specs.task import (
     rollback_config_args,
     update_config_args,
 )
-from components.swarm.specs.timing import (
+from .timing import (
     PROXY_HEALTHCHECK,
     Order,
     converge_timeout_seconds,
@@ -53,8 +56,6 @@ from components.swarm.specs.timing import (
     rollback_policy,
     update_policy,
 )
-from components.templating import template_environment
-from model_server.config import DEFAULT_MAX_BODY_BYTES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 HEALTHCHECK_SOURCE = Path(__file__).resolve().parent.parent / "proxy_healthcheck.py"

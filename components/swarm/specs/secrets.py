@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_docker as docker
 
-from components.security import RUNTIME_GID, RUNTIME_UID, SECRET_FILE_MODE
+from ...security import RUNTIME_GID, RUNTIME_UID, SECRET_FILE_MODE
 
 SECRET_NAME_MAX = 64  # Docker's limit
 HASH_LENGTH = 12

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_docker as docker
 
-from components.server_contract import READINESS_COMMAND, server_env
-from components.settings import ServedModel, SwarmSettings
-from components.swarm.specs.task import (
+from ...server_contract import READINESS_COMMAND, server_env
+from ...settings import ServedModel, SwarmSettings
+from .task import (
     hardened_container,
     healthcheck_args,
     label_args,
@@ -22,7 +22,7 @@ from components.swarm.specs.task import (
     rollback_config_args,
     update_config_args,
 )
-from components.swarm.specs.timing import (
+from .timing import (
     converge_timeout_seconds,
     model_healthcheck,
     model_stop_grace_seconds,

@@ -21,15 +21,15 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.security import (
+from ...security import (
     DROPPED_CAPABILITIES,
     RUNTIME_GID,
     RUNTIME_UID,
     SCRATCH_PATH,
     SCRATCH_SIZE,
 )
-from components.settings.quantities import byte_count, nano_cpus
-from components.swarm.specs.timing import (
+from ...settings.quantities import byte_count, nano_cpus
+from .timing import (
     HealthcheckTiming,
     RestartPolicy,
     RolloutPolicy,

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from components.server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
+from ...server_contract import DRAIN_SECONDS, GRACEFUL_TIMEOUT_SECONDS
 
 Order = Literal["start-first", "stop-first"]
 FailureAction = Literal["rollback", "pause", "continue"]
