@@ -1,11 +1,19 @@
-"""MLServingStack: every model of an environment, built and served on the chosen orchestrator."""
+"""MLServingStack: every model of an environment, built and served on the chosen orchestrator.
 
-from __future__ import annotations
+The component package (components/__main__.py) infers its schema from this class's annotations,
+so they stay evaluated here: no `from __future__ import annotations`.
+"""
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
 
+from .errors import ResourceError
 from .image import ModelImage, ModelImageArgs
 from .image.publish import service_auth
 from .kubernetes import (
@@ -14,7 +22,9 @@ from .kubernetes import (
     KubernetesPlatform,
     KubernetesPlatformArgs,
 )
-from .settings import Orchestrator, StackSettings
+from .serving_args import MLServingStackArgs
+from .settings import Orchestrator, SettingsError, StackSettings
+from .settings.component_args import SecretInputs, settings_from_args
 from .swarm import (
     SwarmModelService,
     SwarmModelServiceArgs,
@@ -28,34 +38,74 @@ TYPE = "mlstack:index:MLServingStack"
 
 
 class MLServingStack(pulumi.ComponentResource):
-    """For each model: a ModelImage, then a model service on Kubernetes or Swarm running it.
+    """Every model of an environment: for each, an image build (or a pinned image) and a model
+    service on Kubernetes or Docker Swarm running it, with the platform they share."""
 
-    Outputs: `image_refs` and `endpoints`, each a mapping from model name.
-    """
-
-    images: dict[str, ModelImage]
     image_refs: pulumi.Output[dict[str, str]]
+    """Model name -> the image reference its service runs."""
     endpoints: pulumi.Output[dict[str, str]]
+    """Model name -> URL the model answers on (in-cluster on Kubernetes, the host port on Swarm)."""
+    service_names: pulumi.Output[dict[str, str]]
+    """Model name -> name of its Kubernetes Service or Swarm service."""
 
     def __init__(
-        self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: MLServingStackArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
+        try:
+            settings, secrets = settings_from_args(
+                args,
+                environment=args.get("environment") or pulumi.get_stack(),
+                project_dir=Path(args.get("project_dir") or os.getcwd()),
+                source="MLServingStackArgs",
+            )
+        except SettingsError as error:
+            raise ResourceError(str(error), resource=self) from None
+        self._serve(name, settings, secrets, _Connections.of(args))
+
+    @classmethod
+    def from_settings(
+        cls, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> "MLServingStack":
+        """The stack of already validated settings (settings_from_pulumi, load_settings), with
+        the providers they configure."""
+        stack = cls.__new__(cls)
+        pulumi.ComponentResource.__init__(stack, TYPE, name, None, opts)
+        stack._serve(name, settings, SecretInputs.of(settings), _Connections())
+        return stack
+
+    @property
+    def images(self) -> dict[str, ModelImage]:
+        """Model name -> its ModelImage."""
+        return self._images
+
+    def _serve(
+        self, name: str, settings: StackSettings, secrets: SecretInputs, via: "_Connections"
+    ) -> None:
         password = (
-            pulumi.Output.secret(settings.registry_password)
-            if settings.registry_password is not None
+            pulumi.Output.secret(secrets.registry_password)
+            if secrets.registry_password is not None
             else None
         )
-        self.images = {}
+        self._images: dict[str, ModelImage] = {}
+        self._secret_files = secrets.files
+        served: Mapping[str, KubernetesModelService | SwarmModelService]
         if settings.orchestrator is Orchestrator.KUBERNETES:
-            endpoints = self._serve_on_kubernetes(name, settings, password)
+            served = self._serve_on_kubernetes(name, settings, password, via)
         else:
-            endpoints = self._serve_on_swarm(name, settings, password)
+            served = self._serve_on_swarm(name, settings, password, via)
         self.image_refs = pulumi.Output.all(
-            **{model: image.image_ref for model, image in self.images.items()}
+            **{model: image.image_ref for model, image in self._images.items()}
         )
-        self.endpoints = pulumi.Output.all(**endpoints)
-        self.register_outputs({"imageRefs": self.image_refs, "endpoints": self.endpoints})
+        self.endpoints = pulumi.Output.all(**{m: s.endpoint for m, s in served.items()})
+        self.service_names = pulumi.Output.all(**{m: s.service_name for m, s in served.items()})
+        self.register_outputs(
+            {
+                "imageRefs": self.image_refs,
+                "endpoints": self.endpoints,
+                "serviceNames": self.service_names,
+            }
+        )
 
     def _build_images(
         self,
@@ -66,7 +116,7 @@ class MLServingStack(pulumi.ComponentResource):
     ) -> None:
         """One ModelImage per model, built by the Docker provider in `opts` (or the default)."""
         for model in settings.models:
-            self.images[model.name] = ModelImage(
+            self._images[model.name] = ModelImage(
                 f"{name}-{model.name}-image",
                 ModelImageArgs(
                     model=model,
@@ -78,16 +128,20 @@ class MLServingStack(pulumi.ComponentResource):
                 opts,
             )
 
-    def _secrets(self, settings: StackSettings, model: str) -> Mapping[str, pulumi.Input[str]]:
+    def _secrets(self, model: str) -> Mapping[str, pulumi.Input[str]]:
         # Wrapped at the boundary: from here on every use of a value keeps it encrypted in state.
         return {
             file: pulumi.Output.secret(value)
-            for file, value in settings.secrets.get(model, {}).items()
+            for file, value in self._secret_files.get(model, {}).items()
         }
 
     def _serve_on_kubernetes(
-        self, name: str, settings: StackSettings, password: pulumi.Output[str] | None
-    ) -> dict[str, pulumi.Output[str]]:
+        self,
+        name: str,
+        settings: StackSettings,
+        password: pulumi.Output[str] | None,
+        via: "_Connections",
+    ) -> dict[str, KubernetesModelService]:
         # Pushed (settings require it for Kubernetes): any engine may build, the cluster pulls.
         self._build_images(name, settings, password, pulumi.ResourceOptions(parent=self))
         platform = KubernetesPlatform(
@@ -98,34 +152,40 @@ class MLServingStack(pulumi.ComponentResource):
                 settings.size,
                 image=settings.image,
                 registry_password=password,
+                provider=via.kubernetes_provider,
+                kubeconfig=via.kubeconfig,
             ),
             pulumi.ResourceOptions(parent=self),
         )
-        endpoints = {}
+        served = {}
         for model in settings.models:
             service = KubernetesModelService(
                 f"{name}-{model.name}",
                 KubernetesModelServiceArgs(
                     model=model,
-                    image=self.images[model.name].image_ref,
+                    image=self._images[model.name].image_ref,
                     namespace=platform.namespace,
                     environment=settings.environment,
                     settings=settings.kubernetes,
-                    secrets=self._secrets(settings, model.name),
+                    secrets=self._secrets(model.name),
                     priority_class_name=platform.priority_class_name,
                     image_pull_secrets=platform.image_pull_secrets,
                 ),
                 pulumi.ResourceOptions(parent=self, providers=[platform.provider]),
             )
-            endpoints[model.name] = service.endpoint
-        return endpoints
+            served[model.name] = service
+        return served
 
     def _serve_on_swarm(
-        self, name: str, settings: StackSettings, password: pulumi.Output[str] | None
-    ) -> dict[str, pulumi.Output[str]]:
+        self,
+        name: str,
+        settings: StackSettings,
+        password: pulumi.Output[str] | None,
+        via: "_Connections",
+    ) -> dict[str, SwarmModelService]:
         platform = SwarmPlatform(
             f"{name}-swarm",
-            SwarmPlatformArgs(settings.swarm, settings.environment),
+            SwarmPlatformArgs(settings.swarm, settings.environment, provider=via.docker_provider),
             pulumi.ResourceOptions(parent=self),
         )
         auth = service_auth(settings.image, password)
@@ -134,25 +194,23 @@ class MLServingStack(pulumi.ComponentResource):
         # exists only where it was built, so a build on another engine would leave the tasks
         # without their image.
         self._build_images(name, settings, password, in_platform)
-        endpoints = {}
-        services = []
+        served = {}
         for model in settings.models:
             service = SwarmModelService(
                 f"{name}-{model.name}",
                 SwarmModelServiceArgs(
                     model=model,
-                    image=self.images[model.name].image_ref,
+                    image=self._images[model.name].image_ref,
                     network_id=platform.network_id,
                     environment=settings.environment,
                     settings=settings.swarm,
-                    secrets=self._secrets(settings, model.name),
+                    secrets=self._secrets(model.name),
                     auth=auth,
                     platform=settings.image.platform,
                 ),
                 in_platform,
             )
-            endpoints[model.name] = service.endpoint
-            services.append(service)
+            served[model.name] = service
         if settings.swarm.proxy.enabled:
             SwarmProxy(
                 f"{name}-proxy",
@@ -168,7 +226,22 @@ class MLServingStack(pulumi.ComponentResource):
                 ),
                 # After the models: a proxy that starts first would answer 502 until they run.
                 pulumi.ResourceOptions.merge(
-                    in_platform, pulumi.ResourceOptions(depends_on=services)
+                    in_platform, pulumi.ResourceOptions(depends_on=list(served.values()))
                 ),
             )
-        return endpoints
+        return served
+
+
+@dataclass(frozen=True)
+class _Connections:
+    """How the caller reaches the cluster or engine: its providers, or a kubeconfig."""
+
+    kubernetes_provider: k8s.Provider | None = None
+    kubeconfig: pulumi.Input[str] | None = None
+    docker_provider: docker.Provider | None = None
+
+    @classmethod
+    def of(cls, args: MLServingStackArgs) -> "_Connections":
+        return cls(
+            args.get("kubernetes_provider"), args.get("kubeconfig"), args.get("docker_provider")
+        )

@@ -45,22 +45,19 @@ import pulumi
 import pulumi_docker as docker
 
 from components import team_labels  # the consumer's own package
-from mlstack.components import MLServingStack
-from mlstack.components.settings import load_settings
+from mlstack.components import MLServingStack, MLServingStackArgs
 
-settings = load_settings(
-    {
-        "orchestrator": "swarm",
-        "size": "small",
-        "models": [
-            {"name": "iris", "framework": "sklearn", "artifact": "iris.joblib", "version": "1.0.0"}
+serving = MLServingStack(
+    "serving",
+    MLServingStackArgs(
+        orchestrator="swarm",
+        size="small",
+        models=[
+            {"name": "iris", "framework": "sklearn", "artifact": "iris.joblib", "version": "1"}
         ],
-    },
-    environment=pulumi.get_stack(),
-    project_dir=Path(__file__).resolve().parent,
-    source="consumer program",
+        project_dir=str(Path(__file__).resolve().parent),
+    ),
 )
-serving = MLServingStack("serving", settings)
 docker.Volume(
     "team-cache",
     labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in team_labels().items()],

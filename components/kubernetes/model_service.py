@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..errors import ResourceError
 from ..labels import model_labels, selector_labels
 from ..settings import KubernetesSettings, ServedModel
 from .specs.autoscaling import (
@@ -55,9 +56,14 @@ class KubernetesModelService(pulumi.ComponentResource):
     """A model's ServiceAccount, Secret, Deployment, Service, HPA, VPA, PodDisruptionBudget and
     NetworkPolicy (ingress on the serving port only).
 
-    Outputs: `endpoint` (in-cluster URL of the Service) and `deployment_name`.
+    Outputs: `service` (the Kubernetes Service), `service_name`, `namespace`, `endpoint`
+    (in-cluster URL of the Service) and `deployment_name`. Objects go to the provider the
+    caller's `opts` give (`providers=[...]`), or Pulumi's default one.
     """
 
+    service: k8s.core.v1.Service
+    service_name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     deployment_name: pulumi.Output[str]
 
@@ -68,10 +74,16 @@ class KubernetesModelService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         model = args.model
-        # Refused before anything of this model is registered.
-        check_autoscalers(model.size)
-        container_env(model)
         super().__init__(TYPE, name, None, opts)
+        # Refused before any object of this model is registered.
+        try:
+            check_autoscalers(model.size)
+        except ValueError as error:
+            raise ResourceError(f"model {model.name!r}: {error}", resource=self) from None
+        try:
+            container_env(model)
+        except ValueError as error:
+            raise ResourceError(str(error), resource=self) from None
 
         labels = model_labels(model, args.environment)
         selector = selector_labels(model, args.environment)
@@ -174,7 +186,17 @@ class KubernetesModelService(pulumi.ComponentResource):
         )
 
         self.deployment_name = deployment.metadata.name
+        self.service = service
+        self.service_name = service.metadata.name
+        self.namespace = service.metadata.namespace
         self.endpoint = pulumi.Output.concat(
             "http://", service.metadata.name, ".", args.namespace, ".svc.cluster.local"
         )
-        self.register_outputs({"endpoint": self.endpoint, "deploymentName": self.deployment_name})
+        self.register_outputs(
+            {
+                "serviceName": self.service_name,
+                "namespace": self.namespace,
+                "endpoint": self.endpoint,
+                "deploymentName": self.deployment_name,
+            }
+        )

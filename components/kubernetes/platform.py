@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..errors import ResourceError
 from ..registry import docker_config_json
 from ..settings import ImageSettings, KubernetesSettings, Size
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -29,10 +30,17 @@ class KubernetesPlatformArgs:
     """Where images come from; with a registry user and password, pods pull with them."""
     registry_password: pulumi.Input[str] | None = None
     """Secret registry password (kept secret end to end)."""
+    provider: k8s.Provider | None = None
+    """An existing provider (the caller's cluster) to declare everything with; None: one of
+    this platform's own, from `kubeconfig` or the settings' cluster access."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """Kubeconfig contents or path for the platform's own provider (e.g. a cluster resource's
+    output); overrides `settings.kubeconfig`. Not used with `provider`."""
 
 
 class KubernetesPlatform(pulumi.ComponentResource):
-    """The explicit provider and everything the models of a stack share on the cluster.
+    """The explicit provider (the caller's, or its own) and everything the models of a stack
+    share on the cluster.
 
     Declares: the namespace (restricted Pod Security), the serving PriorityClass, headroom
     placeholders when the stack's size asks for them, the cluster-autoscaler when enabled, and a
@@ -51,10 +59,16 @@ class KubernetesPlatform(pulumi.ComponentResource):
         settings = args.settings
         serving_class = serving_priority_class(settings.priority_class)
         super().__init__(TYPE, name, None, opts)
-        self.provider = k8s.Provider(
+        if args.provider is not None and args.kubeconfig is not None:
+            raise ResourceError(
+                "give either provider or kubeconfig: a kubeconfig configures the platform's own "
+                "provider, which an existing provider replaces",
+                resource=self,
+            )
+        self.provider = args.provider or k8s.Provider(
             f"{name}-provider",
             context=settings.context,
-            kubeconfig=settings.kubeconfig,
+            kubeconfig=args.kubeconfig if args.kubeconfig is not None else settings.kubeconfig,
             namespace=settings.namespace,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -4,6 +4,7 @@ from .errors import Problem, SettingsError
 from .image import ImageSettings
 from .kubernetes import KubernetesSettings
 from .loader import NAMESPACE, load_settings, stack_file_name
+from .models import served_model
 from .size import Size, VpaUpdateMode
 from .stack import (
     Framework,
@@ -29,5 +30,6 @@ __all__ = [
     "SwarmSettings",
     "VpaUpdateMode",
     "load_settings",
+    "served_model",
     "stack_file_name",
 ]

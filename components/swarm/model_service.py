@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from ..errors import ResourceError
 from ..labels import model_labels
 from ..server_contract import server_env
 from ..settings import ServedModel, SwarmSettings
@@ -42,8 +43,9 @@ class SwarmModelServiceArgs:
 class SwarmModelService(pulumi.ComponentResource):
     """A model's Swarm secrets and its replicated, hardened service on the overlay network.
 
-    Outputs: `endpoint` (the URL its host port answers on, directly or through the proxy) and
-    `service_name` (what the proxy and other services resolve the tasks by).
+    Outputs: `service` (the Swarm service), `service_name` (what the proxy and other services
+    resolve the tasks by) and `endpoint` (the URL its host port answers on, directly or through
+    the proxy). Swarm has no namespaces: the environment prefixes the names instead.
     """
 
     endpoint: pulumi.Output[str]
@@ -54,8 +56,11 @@ class SwarmModelService(pulumi.ComponentResource):
         self, name: str, args: SwarmModelServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         model = args.model
-        server_env(model)  # refused before anything of this model is registered
         super().__init__(TYPE, name, None, opts)
+        try:  # refused before any object of this model is registered
+            server_env(model)
+        except ValueError as error:
+            raise ResourceError(str(error), resource=self) from None
         labels = model_labels(model, args.environment)
         # Only labels that never change for this model: a label change replaces the secret (its
         # name hashes them), which would roll the service for nothing.

@@ -20,11 +20,14 @@ class SwarmPlatformArgs:
     """Engine endpoint and network settings (`mlstack:swarm`)."""
     environment: str
     """Stack name; suffixes the network name and labels it."""
+    provider: docker.Provider | None = None
+    """An existing Docker provider (a Swarm manager) to declare everything with; None: one of
+    this platform's own, for `settings.docker_host`."""
 
 
 class SwarmPlatform(pulumi.ComponentResource):
-    """The explicit Docker provider (a Swarm manager) and the overlay network every service of
-    the stack joins.
+    """The explicit Docker provider (a Swarm manager; the caller's, or its own) and the overlay
+    network every service of the stack joins.
 
     Outputs: `network_id` (what services attach by) and `network_name`.
     """
@@ -38,7 +41,7 @@ class SwarmPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
-        self.provider = docker.Provider(
+        self.provider = args.provider or docker.Provider(
             f"{name}-provider", host=settings.docker_host, opts=pulumi.ResourceOptions(parent=self)
         )
         network = docker.Network(

@@ -1,0 +1,53 @@
+"""A served model from plain values, for programs that compose the per-concern components
+(KubernetesModelService, SwarmModelService, ModelImage) themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .loader import load_settings
+from .stack import ServedModel
+
+DEFAULT_SOURCE = "served_model()"
+
+
+def served_model(
+    name: str,
+    framework: str,
+    version: str,
+    *,
+    artifact: str | None = None,
+    size: str = "small",
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    published_port: int | None = None,
+    startup_timeout_seconds: int | None = None,
+    project_dir: Path | str = ".",
+    source: str = DEFAULT_SOURCE,
+) -> ServedModel:
+    """One model with its size resolved (a preset in stacks/presets/ plus `overrides`), checked by
+    the rules a stack file's `mlstack:models[]` entry meets; raises SettingsError naming
+    `source` and the key. Keys left None take the stack file's defaults."""
+    given = {
+        "name": name,
+        "framework": framework,
+        "version": version,
+        "artifact": artifact,
+        "overrides": dict(overrides) if overrides is not None else None,
+        "env": dict(env) if env is not None else None,
+        "port": port,
+        "publishedPort": published_port,
+        "startupTimeoutSeconds": startup_timeout_seconds,
+    }
+    model = {key: value for key, value in given.items() if value is not None}
+    # A one-model Swarm stack: the only orchestrator whose models may set every key above.
+    settings = load_settings(
+        {"orchestrator": "swarm", "size": size, "models": [model]},
+        environment="model",
+        project_dir=Path(project_dir),
+        source=source,
+    )
+    return settings.models[0]
