@@ -12,10 +12,10 @@ from typing import Final
 from mlstack.model_server.config import DEFAULT_DRAIN_SECONDS, DEFAULT_GRACEFUL_TIMEOUT
 
 from .settings import ServedModel
-from .settings.stack import RESERVED_ENV
+from .settings.stack import REFERENCE_HEALTH_PATH, REFERENCE_READY_PATH, RESERVED_ENV
 
-HEALTH_PATH: Final = "/healthz"  # liveness: the process serves HTTP
-READY_PATH: Final = "/readyz"  # readiness: the model is loaded and the server is not draining
+HEALTH_PATH: Final = REFERENCE_HEALTH_PATH  # liveness: the process serves HTTP
+READY_PATH: Final = REFERENCE_READY_PATH  # readiness: the model is loaded, the server not draining
 METRICS_PATH: Final = "/metrics"
 PREDICT_PATH: Final = "/predict"
 

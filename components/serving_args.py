@@ -20,6 +20,12 @@ class ModelArgs(TypedDict, total=False):
     """Model version; starts the image tag and labels every object."""
     artifact: str
     """Model file (mlflow: directory) relative to project_dir; built into an image."""
+    image: str
+    """Instead of artifact: a server image pinned by digest (NAME@sha256:...), not built."""
+    health_path: str
+    """With image: the path its liveness and startup probes GET (default /healthz)."""
+    ready_path: str
+    """With image: the path its readiness probe GETs (default /readyz)."""
     size: str
     """Size preset of this model; default: the stack's size."""
     overrides: dict[str, Any]

@@ -23,7 +23,7 @@ from .kubernetes import (
     KubernetesPlatformArgs,
 )
 from .serving_args import MLServingStackArgs
-from .settings import Orchestrator, SettingsError, StackSettings
+from .settings import Orchestrator, ServedModel, SettingsError, StackSettings
 from .settings.component_args import SecretInputs, settings_from_args
 from .swarm import (
     SwarmModelService,
@@ -76,8 +76,13 @@ class MLServingStack(pulumi.ComponentResource):
 
     @property
     def images(self) -> dict[str, ModelImage]:
-        """Model name -> its ModelImage."""
+        """Model name -> its ModelImage (models with their own image have none)."""
         return self._images
+
+    def _image_ref(self, model: ServedModel) -> pulumi.Input[str]:
+        if model.image is not None:
+            return model.image
+        return self._images[model.name].image_ref
 
     def _serve(
         self, name: str, settings: StackSettings, secrets: SecretInputs, via: "_Connections"
@@ -95,7 +100,7 @@ class MLServingStack(pulumi.ComponentResource):
         else:
             served = self._serve_on_swarm(name, settings, password, via)
         self.image_refs = pulumi.Output.all(
-            **{model: image.image_ref for model, image in self._images.items()}
+            **{model.name: self._image_ref(model) for model in settings.models}
         )
         self.endpoints = pulumi.Output.all(**{m: s.endpoint for m, s in served.items()})
         self.service_names = pulumi.Output.all(**{m: s.service_name for m, s in served.items()})
@@ -114,8 +119,11 @@ class MLServingStack(pulumi.ComponentResource):
         password: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """One ModelImage per model, built by the Docker provider in `opts` (or the default)."""
+        """One ModelImage per model that has an artifact, built by the Docker provider in `opts`
+        (or the default); a model with its own pinned image runs that, unbuilt."""
         for model in settings.models:
+            if model.image is not None:
+                continue
             self._images[model.name] = ModelImage(
                 f"{name}-{model.name}-image",
                 ModelImageArgs(
@@ -163,7 +171,7 @@ class MLServingStack(pulumi.ComponentResource):
                 f"{name}-{model.name}",
                 KubernetesModelServiceArgs(
                     model=model,
-                    image=self._images[model.name].image_ref,
+                    image=self._image_ref(model),
                     namespace=platform.namespace,
                     environment=settings.environment,
                     settings=settings.kubernetes,
@@ -200,7 +208,7 @@ class MLServingStack(pulumi.ComponentResource):
                 f"{name}-{model.name}",
                 SwarmModelServiceArgs(
                     model=model,
-                    image=self._images[model.name].image_ref,
+                    image=self._image_ref(model),
                     network_id=platform.network_id,
                     environment=settings.environment,
                     settings=settings.swarm,

@@ -84,6 +84,8 @@ _PATTERNS = {
     r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi)?$": "a quantity such as 100, 500m, 1.5k or 2Gi",
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$": "a lowercase "
     "registry and path such as ghcr.io/acme/models or registry.example.com:5000/ml",
+    r"^/[A-Za-z0-9._~/-]*$": "an HTTP path starting with '/' (letters, digits, '.', '_', '~', "
+    "'-' and '/'), e.g. /v2/health/live",
     r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)$": "linux/amd64, linux/arm64, linux/arm/v7, "
     "linux/ppc64le or linux/s390x",
 }  # fmt: skip

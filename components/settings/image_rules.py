@@ -30,6 +30,8 @@ def artifact_problems(
     in the format of the model's framework."""
     key = f"{NAMESPACE}:models[{index}].artifact"
     inside = f"a path to an existing file inside the project, relative to {project_dir}"
+    if model.artifact is None:
+        return []  # the model runs a pinned image (server_image.py has its rules)
     given = Path(model.artifact)
     if given.is_absolute():
         return [
@@ -83,7 +85,8 @@ def image_problems(config: StackConfig, project_dir: Path, source: str) -> list[
                 "false, or set mlstack:image.registry", image.push,
             )
         )  # fmt: skip
-    if config.orchestrator is Orchestrator.KUBERNETES:
+    builds = any(model.image is None for model in config.models)
+    if config.orchestrator is Orchestrator.KUBERNETES and builds:
         problems += _kubernetes_pulls_from_a_registry(config, source)
     uses_registry = image.registry is not None and (image.push or bool(image.cache_from))
     if uses_registry and image.registry_username and not config.registry_password:
@@ -165,7 +168,8 @@ def gpu_problems(config: StackConfig, models: Sequence[ServedModel], source: str
     problems = []
     for model in models:
         gpus = model.size.resources.gpu
-        if gpus > 0 and model.framework not in GPU_FRAMEWORKS:
+        # A model's own image (models[].image) is not built: whether it uses a GPU is its own.
+        if gpus > 0 and model.image is None and model.framework not in GPU_FRAMEWORKS:
             capable = ", ".join(sorted(framework.value for framework in GPU_FRAMEWORKS))
             problems.append(
                 Problem(

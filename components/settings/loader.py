@@ -26,8 +26,11 @@ from .presets import (
     preset_label,
 )
 from .secret_advice import STDIN_NOTE, config_stack, set_secret_command
+from .server_image import model_image_problems
 from .size import Size
 from .stack import (
+    REFERENCE_HEALTH_PATH,
+    REFERENCE_READY_PATH,
     RESERVED_ENV,
     ModelConfig,
     Orchestrator,
@@ -162,7 +165,7 @@ def _resolve_model(
     return ServedModel(
         name=model.name,
         framework=model.framework,
-        artifact=Path(model.artifact),
+        artifact=Path(model.artifact) if model.artifact is not None else None,
         version=model.version,
         size_name=size_name,
         size=size,
@@ -171,6 +174,9 @@ def _resolve_model(
         published_port=model.published_port or FIRST_PUBLISHED_PORT + index,
         startup_timeout_seconds=model.startup_timeout_seconds,
         secret_files=tuple(sorted(config.secrets.get(model.name, {}))),
+        image=model.image,
+        health_path=model.health_path or REFERENCE_HEALTH_PATH,
+        ready_path=model.ready_path or REFERENCE_READY_PATH,
     )
 
 
@@ -234,6 +240,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     f"any name but {', '.join(RESERVED_ENV)}", model.env[variable],
                 )
             )  # fmt: skip
+        problems += model_image_problems(index, model, source)
         problems += artifact_problems(index, model, project_dir, source)
         port = model.published_port or FIRST_PUBLISHED_PORT + index
         if config.orchestrator is Orchestrator.SWARM and port in ports:

@@ -19,10 +19,13 @@ def served_model(
     version: str,
     *,
     artifact: str | None = None,
+    image: str | None = None,
     size: str = "small",
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    health_path: str | None = None,
+    ready_path: str | None = None,
     published_port: int | None = None,
     startup_timeout_seconds: int | None = None,
     project_dir: Path | str = ".",
@@ -30,15 +33,19 @@ def served_model(
 ) -> ServedModel:
     """One model with its size resolved (a preset in stacks/presets/ plus `overrides`), checked by
     the rules a stack file's `mlstack:models[]` entry meets; raises SettingsError naming
-    `source` and the key. Keys left None take the stack file's defaults."""
+    `source` and the key. Keys left None take the stack file's defaults. Give `artifact` (an
+    image is built from it) or `image` (a server image pinned by digest, run as is)."""
     given = {
         "name": name,
         "framework": framework,
         "version": version,
         "artifact": artifact,
+        "image": image,
         "overrides": dict(overrides) if overrides is not None else None,
         "env": dict(env) if env is not None else None,
         "port": port,
+        "healthPath": health_path,
+        "readyPath": ready_path,
         "publishedPort": published_port,
         "startupTimeoutSeconds": startup_timeout_seconds,
     }

@@ -18,6 +18,12 @@ from .swarm import SwarmSettings
 # Environment variables the model server contract defines; mlstack sets them, a model's env may not.
 RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_PATH", "PORT", "GRACEFUL_TIMEOUT")
 
+# Where the reference server (model_server/) answers its probes; a model with its own image
+# (models[].image) may name others.
+REFERENCE_HEALTH_PATH = "/healthz"
+REFERENCE_READY_PATH = "/readyz"
+_PROBE_PATH = r"^/[A-Za-z0-9._~/-]*$"
+
 # Derived names add up to 22 characters ("-headroom", "-vpa", ...): 40 keeps them under 63.
 MODEL_NAME_MAX = 40
 
@@ -51,13 +57,20 @@ class ModelConfig(StrictModel):
         Field(description="Picks the Dockerfile template; the artifact must be in its format."),
     ]
     artifact: Annotated[
-        str,
+        str | None,
         Field(
             min_length=1,
             description="Model file (mlflow: the model directory) inside the project, relative "
-            "to it.",
+            "to it; mlstack builds the serving image from it. Or set image instead.",
         ),
-    ]
+    ] = None
+    image: Annotated[
+        str | None,
+        Field(
+            description="A server image to run instead of building one, pinned by digest "
+            "(REGISTRY/NAME@sha256:...); not built. Instead of artifact.",
+        ),
+    ] = None
     version: Annotated[
         str,
         Field(
@@ -73,6 +86,22 @@ class ModelConfig(StrictModel):
         default_factory=dict, description="Plain environment variables (never secrets)."
     )
     port: Annotated[int, Field(ge=1024, le=65535, description="Container port.")] = 8080
+    health_path: Annotated[
+        str | None,
+        Field(
+            pattern=_PROBE_PATH,
+            description="With image: the path its liveness and startup probes GET "
+            f"(default {REFERENCE_HEALTH_PATH}).",
+        ),
+    ] = None
+    ready_path: Annotated[
+        str | None,
+        Field(
+            pattern=_PROBE_PATH,
+            description="With image: the path its readiness probe GETs "
+            f"(default {REFERENCE_READY_PATH}).",
+        ),
+    ] = None
     published_port: Annotated[
         int | None, Field(ge=1, le=65535, description="Swarm host port; default 8080 + index.")
     ] = None
@@ -111,7 +140,7 @@ class ServedModel:
 
     name: str
     framework: Framework
-    artifact: Path
+    artifact: Path | None  # None: the model runs `image`, which is not built
     version: str
     size_name: str
     size: Size
@@ -120,6 +149,9 @@ class ServedModel:
     published_port: int
     startup_timeout_seconds: int
     secret_files: tuple[str, ...] = ()
+    image: str | None = None  # a pinned reference run as is; None: built from the artifact
+    health_path: str = REFERENCE_HEALTH_PATH
+    ready_path: str = REFERENCE_READY_PATH
 
 
 @dataclass(frozen=True)

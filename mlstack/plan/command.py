@@ -127,6 +127,11 @@ def measure_stack(
     for model in settings.models:
         if model.name not in _selected(settings, options.models):
             continue
+        if model.artifact is None:
+            raise CliError(
+                f"{model.name} runs its own image ({model.image}); mlstack plan measures the "
+                "images it builds: leave this model out with --model"
+            )
         if options.request is not None:
             try:
                 body = options.request.read_bytes()

@@ -16,9 +16,7 @@ import pulumi_kubernetes as k8s
 from ...security import SECRET_FILE_MODE, SECRETS_DIR
 from ...server_contract import (
     GRACEFUL_TIMEOUT_SECONDS,
-    HEALTH_PATH,
     METRICS_PATH,
-    READY_PATH,
     server_env,
 )
 from ...settings import KubernetesSettings, ServedModel
@@ -234,9 +232,11 @@ def model_container(
         ],
         env=container_env(model),
         resources=container_resources(model.size.resources, settings.gpu.resource_name),
-        startup_probe=_http_probe(HEALTH_PATH, startup_probe_timing(model.startup_timeout_seconds)),
-        readiness_probe=_http_probe(READY_PATH, READINESS),
-        liveness_probe=_http_probe(HEALTH_PATH, LIVENESS),
+        startup_probe=_http_probe(
+            model.health_path, startup_probe_timing(model.startup_timeout_seconds)
+        ),
+        readiness_probe=_http_probe(model.ready_path, READINESS),
+        liveness_probe=_http_probe(model.health_path, LIVENESS),
         # The native sleep action: the image needs no `sleep` binary.
         lifecycle=k8s.core.v1.LifecycleArgs(
             pre_stop=k8s.core.v1.LifecycleHandlerArgs(
