@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from pulumi.provider.experimental import host
+
 from ..mlflow_model import image_requirements, model_files, read_mlflow_model
 from ..settings import Framework, ImageSettings, ServedModel
 from .render import DockerfileSpec, render_dockerfile, requirements_for
@@ -127,6 +129,10 @@ def plan_build_context(
     labels: Mapping[str, str] | None = None,
 ) -> BuildContext:
     """Read the artifact (and the CA bundle) and render everything the image is built from."""
+    if model.artifact is None:
+        raise ValueError(
+            f"model {model.name} runs the pinned image {model.image}: nothing to build"
+        )
     artifact = project_dir / model.artifact
     name = artifact_name(artifact)
     gpu = uses_gpu(model)
@@ -181,7 +187,13 @@ def provider_path(project_dir: Path, relative: PurePosixPath) -> str:
     starts the program and the provider in the same directory, the project's (pulumi/pulumi
     pkg/engine/project.go getPwdMain; plugin.go `cmd.Dir = pwd`), and the provider resolves
     build.context and build.dockerfile against it (docker/cli GetContextFromLocalDir: both
-    filepath.Abs; pulumi-docker 5.2 provider.go Check stats the dockerfile as given)."""
+    filepath.Abs; pulumi-docker 5.2 provider.go Check stats the dockerfile as given).
+
+    Hosted in the component package's provider (components/__main__.py), this process runs in
+    the plugin's folder, not the program's, and nothing says where the program runs: the path
+    is then absolute, which pulumi-docker reads the same from any directory."""
+    if host.is_hosting:
+        return (project_dir / relative).resolve().as_posix()
     return Path(os.path.relpath(project_dir / relative, Path.cwd())).as_posix()
 
 

@@ -1,0 +1,179 @@
+"""components/ as a Pulumi component package (issue 16, item 1): the provider the engine starts
+from PulumiPlugin.yaml answers GetSchema with a valid Pulumi package schema, and a Construct of
+MLServingStack registers the serving stack's resources with the engine's monitor.
+
+No Pulumi CLI here: tests/package_host.py plays the engine (see there)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jsonschema
+import pytest
+import yaml
+from google.protobuf.json_format import MessageToDict
+
+from tests.harness import PROJECT_DIR
+from tests.package_host import (
+    PLUGIN_DIR,
+    RecordingMonitor,
+    construct,
+    get_schema,
+    provider_host,
+    recording_monitor,
+)
+
+METASCHEMA = Path(__file__).parent / "schemas" / "pulumi-package-metaschema.json"
+
+
+def metaschema() -> dict[str, Any]:
+    """The metaschema with its named groups in Python's spelling: its patterns are written for Go
+    and ECMAScript, `(?<name>...)`, which Python's re (jsonschema's `pattern`) reads as
+    `(?P<name>...)`; nothing else differs in the patterns it uses."""
+    text = METASCHEMA.read_text(encoding="utf-8").replace("(?<", "(?P<")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+SERVING_STACK = "mlstack:index:MLServingStack"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[tuple[RecordingMonitor, str, Any]]:
+    with (
+        recording_monitor("consumer", "dev") as (monitor, address),
+        provider_host(address) as provider,
+    ):
+        yield monitor, address, provider
+
+
+@pytest.fixture(scope="module")
+def schema(engine: tuple[RecordingMonitor, str, Any]) -> dict[str, Any]:
+    return get_schema(engine[2])
+
+
+def test_the_plugin_folder_is_a_python_component_package() -> None:
+    assert yaml.safe_load((PLUGIN_DIR / "PulumiPlugin.yaml").read_text()) == {"runtime": "python"}
+    assert (PLUGIN_DIR / "__main__.py").is_file()
+    # The plugin's virtualenv (components/venv) gets mlstack from the checkout it belongs to.
+    assert (PLUGIN_DIR / "requirements.txt").read_text().splitlines()[-1] == ".."
+
+
+def test_the_schema_is_a_valid_pulumi_package(schema: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(
+        metaschema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    ).validate(schema)
+    assert schema["name"] == "mlstack"
+    assert schema["version"] == version("mlstack")
+    # The providers a program may pass in, at the versions mlstack pins.
+    assert sorted((d["name"], d["version"]) for d in schema["dependencies"]) == [
+        ("docker", version("pulumi-docker")),
+        ("kubernetes", version("pulumi-kubernetes")),
+    ]
+
+
+def test_the_serving_stack_takes_the_stack_file_keys_and_gives_its_outputs(
+    schema: dict[str, Any],
+) -> None:
+    stack = schema["resources"][SERVING_STACK]
+    assert stack["isComponent"] is True
+    assert sorted(stack["requiredInputs"]) == ["models", "orchestrator", "size"]
+    assert set(stack["inputProperties"]) == {
+        "orchestrator", "size", "models", "overrides", "image", "kubernetes", "swarm",
+        "secrets", "registryPassword", "environment", "projectDir", "kubeconfig",
+        "kubernetesProvider", "dockerProvider",
+    }  # fmt: skip
+    assert stack["inputProperties"]["kubernetesProvider"]["$ref"] == (
+        f"/kubernetes/v{version('pulumi-kubernetes')}/schema.json"
+        "#/resources/pulumi:providers:kubernetes"
+    )
+    assert sorted(stack["properties"]) == ["endpoints", "imageRefs", "serviceNames"]
+    model = schema["types"]["mlstack:index:ModelArgs"]
+    assert sorted(model["required"]) == ["framework", "name", "version"]
+    assert {"artifact", "image", "healthPath", "readyPath", "port"} <= set(model["properties"])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copy(PROJECT_DIR / "examples/iris/iris.joblib", tmp_path / "iris.joblib")
+    return tmp_path
+
+
+def test_construct_registers_the_serving_stack_with_the_engines_monitor(
+    engine: tuple[RecordingMonitor, str, Any], project: Path
+) -> None:
+    monitor, address, provider = engine
+    response = construct(
+        provider, monitor, address,
+        type_token=SERVING_STACK,
+        name="serving",
+        inputs={
+            "orchestrator": "swarm",
+            "size": "small",
+            "models": [
+                {"name": "iris", "framework": "sklearn", "artifact": "iris.joblib",
+                 "version": "1.0.0", "publishedPort": 9090},
+            ],
+            "swarm": {"proxy": {"enabled": False}},
+            "projectDir": str(project),
+        },
+    )  # fmt: skip
+    [stack] = monitor.of_type(SERVING_STACK)
+    assert stack.parent == monitor.stack_urn
+    assert response.urn == stack.urn
+
+    def child(type_token: str) -> Any:
+        [found] = [r for r in monitor.registered if r.type == type_token]
+        return found
+
+    platform = child("mlstack:swarm:Platform")
+    service_component = child("mlstack:swarm:ModelService")
+    assert platform.parent == stack.urn
+    assert service_component.parent == stack.urn
+    docker_provider = child("pulumi:providers:docker")
+    assert docker_provider.parent == platform.urn
+    assert docker_provider.inputs["host"] == "unix:///var/run/docker.sock"
+
+    service = child("docker:index/service:Service")
+    assert service.parent == service_component.urn
+    assert service.provider.startswith(docker_provider.urn)
+    assert service.inputs["name"] == "dev-iris"
+    assert service.inputs["endpointSpec"]["ports"][0]["publishedPort"] == 9090
+    image = child("docker:index/image:Image")
+    # Absolute: the docker provider runs in the program's folder, this provider in its own.
+    context = Path(image.inputs["build"]["context"])
+    assert context == project.resolve() / ".mlstack/build/dev/iris"
+    assert (context / "Dockerfile").is_file()
+
+    state = MessageToDict(response.state)
+    assert state["endpoints"] == {"iris": "http://localhost:9090"}
+    assert state["serviceNames"] == {"iris": "dev-iris"}
+
+
+def test_construct_refuses_bad_args_naming_the_key(
+    engine: tuple[RecordingMonitor, str, Any], project: Path
+) -> None:
+    monitor, address, provider = engine
+    with pytest.raises(grpc.RpcError) as caught:
+        construct(
+            provider, monitor, address,
+            type_token=SERVING_STACK,
+            name="bad",
+            inputs={
+                "orchestrator": "swarm", "size": "huge", "projectDir": str(project),
+                "models": [{"name": "iris", "framework": "sklearn", "artifact": "iris.joblib",
+                            "version": "1.0.0"}],
+            },
+        )  # fmt: skip
+    details = caught.value.details() or ""
+    assert "mlstack:index:MLServingStack bad: mlstack: 1 invalid setting" in details
+    assert (
+        "\nMLServingStackArgs: mlstack:size: unknown size preset (got huge); "
+        "allowed: gpu, large, medium, small"
+    ) in details
