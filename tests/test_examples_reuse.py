@@ -28,6 +28,7 @@ from tests.package_host import (
 )
 
 PYTHON_EXAMPLE = PROJECT_DIR / "examples" / "reuse-python"
+PARTS_EXAMPLE = PROJECT_DIR / "examples" / "reuse-parts"
 YAML_EXAMPLE = PROJECT_DIR / "examples" / "reuse-yaml"
 DOC = PROJECT_DIR / "docs" / "components.md"
 
@@ -55,6 +56,21 @@ def test_the_python_route_serves_next_to_the_teams_own_objects() -> None:
     assert recording.outputs == {
         "endpoints": {"iris": "http://iris.search-ml.svc.cluster.local"},
         "serviceNames": {"iris": "iris"},
+    }
+
+
+def test_the_parts_composed_by_hand_serve_in_the_teams_namespace() -> None:
+    recording = record(PARTS_EXAMPLE, "dev")
+    [cluster] = recording.of_type("pulumi:providers:kubernetes")
+    objects = [r for r in recording.resources if r.type.startswith("kubernetes:")]
+    assert {r.provider for r in objects} == {f"{cluster.urn}::cluster-id"}
+    hpa = next(r for r in objects if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    # The medium preset's minimum, and the program's override of its maximum.
+    assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (2, 4)
+    assert recording.outputs == {
+        "service": "iris",
+        "namespace": "search-ml",
+        "endpoint": "http://iris.search-ml.svc.cluster.local",
     }
 
 
@@ -190,7 +206,11 @@ def _type_problems(value: Any, spec: dict[str, Any], schema: dict[str, Any], at:
 def test_the_doc_shows_both_programs_as_the_tests_run_them() -> None:
     """docs/components.md quotes each program whole: a change to one shows in the doc."""
     text = DOC.read_text(encoding="utf-8")
-    for path in (PYTHON_EXAMPLE / "__main__.py", YAML_EXAMPLE / "Pulumi.yaml"):
+    for path in (
+        PYTHON_EXAMPLE / "__main__.py",
+        PARTS_EXAMPLE / "__main__.py",
+        YAML_EXAMPLE / "Pulumi.yaml",
+    ):
         relative = path.relative_to(PROJECT_DIR).as_posix()
         block = re.search(rf"<!-- {re.escape(relative)} -->\n```\w+\n(.*?)```", text, re.S)
         assert block, f"docs/components.md does not quote {relative}"
