@@ -61,6 +61,8 @@ class MLServingStack(pulumi.ComponentResource):
             )
         except SettingsError as error:
             raise ResourceError(str(error), resource=self) from None
+        for warning in settings.warnings:  # as settings_from_pulumi logs a stack file's
+            pulumi.log.warn(warning, resource=self)
         self._serve(name, settings, secrets, _Connections.of(args))
 
     @classmethod

@@ -226,3 +226,19 @@ def test_served_model_refuses_what_a_stack_file_would(tmp_path: Path) -> None:
             "served_model(): mlstack:models[0].artifact: model file not found (got missing.joblib)"
         )
     )
+
+
+def test_a_secret_looking_env_name_is_a_warning_as_from_a_stack_file(tmp_path: Path) -> None:
+    recording = run_program(
+        tmp_path,
+        """
+        MLServingStack("serving", MLServingStackArgs(
+            orchestrator="swarm", size="small", project_dir=HERE,
+            models=[{**IRIS, "env": {"API_TOKEN": "plain"}}],
+        ))
+        """,
+    )
+    [warning] = recording.warnings
+    assert warning.startswith(
+        "MLServingStackArgs: mlstack:models[0].env.API_TOKEN: the name looks like a secret"
+    )
