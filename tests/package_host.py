@@ -63,6 +63,9 @@ class RecordingMonitor(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grp
     registered: list[Registration] = field(default_factory=list)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
+    # Resources the program declared before (URN -> ID and state), as the engine's snapshot has
+    # them: what `pulumi:pulumi:getResource` answers for a resource reference.
+    existing: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     _types: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,6 +107,18 @@ class RecordingMonitor(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grp
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=f"{request.name}-id" if request.custom else "", object=request.object
         )
+
+    def Invoke(self, request: Any, context: Any) -> Any:  # noqa: N802
+        """The engine's built-in function: read a resource by URN (a reference as input)."""
+        if request.tok != "pulumi:pulumi:getResource":
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"no function {request.tok}")
+        urn = MessageToDict(request.args)["urn"]
+        if urn not in self.existing:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown resource {urn}")
+        resource_id, state = self.existing[urn]
+        answer = struct_pb2.Struct()
+        answer.update({"urn": urn, "id": resource_id, "state": state})
+        return resource_pb2.ResourceInvokeResponse(**{"return": answer})
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:  # noqa: N802
         with self._lock:

@@ -177,3 +177,45 @@ def test_construct_refuses_bad_args_naming_the_key(
         "\nMLServingStackArgs: mlstack:size: unknown size preset (got huge); "
         "allowed: gpu, large, medium, small"
     ) in details
+
+
+def test_construct_declares_with_the_programs_kubernetes_provider(
+    engine: tuple[RecordingMonitor, str, Any], project: Path
+) -> None:
+    """A provider the program passes (kubernetesProvider) reaches the provider process as a
+    resource reference, and every object of the stack is declared with it."""
+    monitor, address, provider = engine
+    cluster = f"urn:pulumi:{monitor.stack}::{monitor.project}::pulumi:providers:kubernetes::cluster"
+    reference = {
+        "4dabf18193072939515e22adb298388d": "5cf8f73096256a8f31e491e813e4eb8e",  # a resource ref
+        "urn": cluster,
+        "id": "cluster-id",
+        "packageVersion": version("pulumi-kubernetes"),
+    }
+    monitor.existing[cluster] = ("cluster-id", {"kubeconfig": "~/.kube/team", "version": "4.32.0"})
+    before = len(monitor.registered)
+    response = construct(
+        provider, monitor, address,
+        type_token=SERVING_STACK,
+        name="k8s",
+        inputs={
+            "orchestrator": "kubernetes",
+            "size": "small",
+            "models": [
+                {"name": "iris", "framework": "sklearn", "version": "1.0.0",
+                 "image": "ghcr.io/acme/iris@sha256:" + "a" * 64},
+            ],
+            "kubernetes": {"namespace": "team-ml"},
+            "kubernetesProvider": reference,
+            "projectDir": str(project),
+        },
+    )  # fmt: skip
+    registered = monitor.registered[before:]
+    assert [r.type for r in registered if r.type.startswith("pulumi:providers:")] == []
+    objects = [r for r in registered if r.type.startswith("kubernetes:")]
+    assert {"kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"} <= {
+        r.type for r in objects
+    }
+    assert {r.provider for r in objects} == {f"{cluster}::cluster-id"}
+    state = MessageToDict(response.state)
+    assert state["endpoints"] == {"iris": "http://iris.team-ml.svc.cluster.local"}
