@@ -26,6 +26,8 @@ class ModelArgs(TypedDict, total=False):
     """With image: the path its liveness and startup probes GET (default /healthz)."""
     ready_path: str
     """With image: the path its readiness probe GETs (default /readyz)."""
+    healthcheck: list[str]
+    """With image, on Swarm: the readiness command the container runs (e.g. curl ...)."""
     size: str
     """Size preset of this model; default: the stack's size."""
     overrides: dict[str, Any]

@@ -24,8 +24,13 @@ IRIS = {"name": "iris", "framework": "sklearn", "artifact": "examples/iris/iris.
         "version": "1.0.0"}  # fmt: skip
 
 
+READY = ["curl", "-fsS", "http://127.0.0.1:8000/v2/health/ready"]
+
+
 def test_a_tag_alone_is_refused_naming_file_key_value_and_forms() -> None:
-    error, declared = settings_error("dev", models=[IRIS, triton(image="nvcr.io/triton:25.01")])
+    error, declared = settings_error(
+        "dev", models=[IRIS, triton(image="nvcr.io/triton:25.01", healthcheck=READY)]
+    )
     assert error.splitlines()[1:] == [
         "Pulumi.dev.yaml: mlstack:models[1].image: image reference not pinned by digest (a tag "
         f"can move to other bytes) (got nvcr.io/triton:25.01); allowed: {PINNED_FORMS}"
@@ -34,7 +39,9 @@ def test_a_tag_alone_is_refused_naming_file_key_value_and_forms() -> None:
 
 
 def test_an_image_and_an_artifact_together_are_refused() -> None:
-    error, _ = settings_error("dev", models=[triton(artifact="examples/iris/iris.onnx")])
+    error, _ = settings_error(
+        "dev", models=[triton(artifact="examples/iris/iris.onnx", healthcheck=READY)]
+    )
     shown = TRITON[:77] + "..."  # values past 80 characters are cut, as in every message
     assert error.splitlines()[1:] == [
         f"Pulumi.dev.yaml: mlstack:models[0].image: a model runs an image built from its artifact "
@@ -56,19 +63,36 @@ def test_neither_an_image_nor_an_artifact_is_refused() -> None:
 def test_probe_paths_belong_to_a_models_own_image() -> None:
     error, _ = settings_error("dev", models=[{**IRIS, "readyPath": "/ready"}])
     assert error.splitlines()[1:] == [
-        "Pulumi.dev.yaml: mlstack:models[0].readyPath: only a model with its own image sets probe "
-        "paths; the image mlstack builds serves /readyz (got /ready); allowed: remove it, or set "
+        "Pulumi.dev.yaml: mlstack:models[0].readyPath: only a model with its own image sets how it "
+        "is probed; the image mlstack builds has /readyz (got /ready); allowed: remove it, or set "
         "mlstack:models[0].image"
     ]
-    error, _ = settings_error("dev", models=[triton(healthPath="v2/health")])
+    error, _ = settings_error("dev", models=[triton(healthPath="v2/health", healthcheck=READY)])
     assert (
         "mlstack:models[0].healthPath: malformed value (got v2/health); allowed: an HTTP path"
         in (error)
     )
 
 
+def test_swarm_needs_the_readiness_command_an_image_of_its_own_has() -> None:
+    error, _ = settings_error("dev", models=[triton(port=8000, readyPath="/v2/health/ready")])
+    assert error.splitlines()[1:] == [
+        "Pulumi.dev.yaml: mlstack:models[0].healthcheck: Swarm checks a task's health by running "
+        "a command in its container, and an image of your own has its own tools (not set); "
+        "allowed: the command as a list, e.g. [curl, -fsS, http://127.0.0.1:8000/v2/health/ready]"
+    ]
+    error, _ = settings_error("staging", models=[triton(healthcheck=READY)], image={})
+    assert error.splitlines()[1:] == [
+        "Pulumi.staging.yaml: mlstack:models[0].healthcheck: only a swarm stack reads it; this "
+        'stack\'s orchestrator is kubernetes (got [curl, "-fsS", http://127.0.0.1:8000/v2/health/'
+        "ready]); allowed: remove it (the kubelet probes healthPath and readyPath over HTTP)"
+    ]
+
+
 def test_swarm_runs_the_pinned_image_unbuilt_beside_a_built_one() -> None:
-    recording = run_stack("dev", config={"models": [IRIS, triton(port=8000, publishedPort=8081)]})
+    recording = run_stack(
+        "dev", config={"models": [IRIS, triton(port=8000, publishedPort=8081, healthcheck=READY)]}
+    )
     images = [image.name for image in recording.of_type("docker:index/image:Image")]
     assert "mlstack-iris-image-build" in images
     assert not [name for name in images if "triton" in name]
@@ -76,8 +100,8 @@ def test_swarm_runs_the_pinned_image_unbuilt_beside_a_built_one() -> None:
     container = services["dev-triton"].inputs["taskSpec"]["containerSpec"]
     assert container["image"] == TRITON
     assert container["env"]["PORT"] == "8000"
-    # No python in an image of its own to run the reference healthcheck with: its own applies.
-    assert "healthcheck" not in container
+    # The image's own command: it need not have the python the reference healthcheck runs.
+    assert container["healthcheck"]["tests"] == ["CMD", *READY]
     built = services["dev-iris"].inputs["taskSpec"]["containerSpec"]
     assert built["healthcheck"]["tests"] == ["CMD", "python", "-m", "model_server.healthcheck"]
     assert recording.outputs["imageRefs"]["triton"] == TRITON

@@ -133,6 +133,7 @@ def test_model_services_composed_by_hand_expose_service_name_namespace_and_endpo
     recording = run_program(
         tmp_path,
         """
+        import dataclasses
         model = served_model("iris", "sklearn", "1.0.0", artifact="iris.joblib", size="medium",
                              project_dir=HERE)
         namespace = k8s.core.v1.Namespace("team", metadata={"name": "team-ml"})
@@ -141,7 +142,8 @@ def test_model_services_composed_by_hand_expose_service_name_namespace_and_endpo
             namespace=namespace.metadata.name, environment="dev", settings=KubernetesSettings(),
         ))
         on_swarm = SwarmModelService("iris-swarm", SwarmModelServiceArgs(
-            model=model, image="ghcr.io/acme/iris@sha256:" + "a" * 64,
+            model=dataclasses.replace(model, healthcheck=("wget", "-qO-", "localhost:8080/ready")),
+            image="ghcr.io/acme/iris@sha256:" + "a" * 64,
             network_id="net-1", environment="dev", settings=SwarmSettings(),
         ))
         pulumi.export("k8s", {
@@ -210,6 +212,27 @@ def test_a_hand_built_model_with_a_reserved_env_is_refused_by_the_service(tmp_pa
     assert isinstance(failed.error, ResourceError)
     assert str(failed.error).startswith("mlstack:kubernetes:ModelService iris: model 'iris': env")
     assert [r.type for r in failed.declared] == ["mlstack:kubernetes:ModelService"]
+
+
+def test_a_swarm_service_of_an_image_without_its_readiness_command_is_refused(
+    tmp_path: Path,
+) -> None:
+    failed = failure(
+        tmp_path,
+        """
+        pinned = "ghcr.io/acme/iris@sha256:" + "a" * 64
+        model = served_model("iris", "sklearn", "1.0.0", image=pinned)
+        SwarmModelService("iris", SwarmModelServiceArgs(
+            model=model, image=model.image, network_id="net-1", environment="dev",
+            settings=SwarmSettings(),
+        ))
+        """,
+    )
+    assert isinstance(failed.error, ResourceError)
+    assert str(failed.error).startswith(
+        "mlstack:swarm:ModelService iris: model 'iris' runs its own image ghcr.io/acme/iris@sha256:"
+    )
+    assert [r.type for r in failed.declared] == ["mlstack:swarm:ModelService"]
 
 
 def test_served_model_refuses_what_a_stack_file_would(tmp_path: Path) -> None:

@@ -177,6 +177,7 @@ def _resolve_model(
         image=model.image,
         health_path=model.health_path or REFERENCE_HEALTH_PATH,
         ready_path=model.ready_path or REFERENCE_READY_PATH,
+        healthcheck=tuple(model.healthcheck) if model.healthcheck is not None else None,
     )
 
 
@@ -240,7 +241,7 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
                     f"any name but {', '.join(RESERVED_ENV)}", model.env[variable],
                 )
             )  # fmt: skip
-        problems += model_image_problems(index, model, source)
+        problems += model_image_problems(index, model, config.orchestrator, source)
         problems += artifact_problems(index, model, project_dir, source)
         port = model.published_port or FIRST_PUBLISHED_PORT + index
         if config.orchestrator is Orchestrator.SWARM and port in ports:
@@ -298,7 +299,11 @@ def _check_stack(config: StackConfig, project_dir: Path, source: str) -> list[Pr
 
 # Keys that only one orchestrator reads: left in a stack of the other, they would do nothing.
 _ORCHESTRATOR_SECTIONS = {Orchestrator.KUBERNETES: "kubernetes", Orchestrator.SWARM: "swarm"}
-_SWARM_MODEL_KEYS = {"published_port": "publishedPort"}
+# Field -> (key, what Kubernetes does instead).
+_SWARM_MODEL_KEYS = {
+    "published_port": ("publishedPort", "a Kubernetes Service publishes the model"),
+    "healthcheck": ("healthcheck", "the kubelet probes healthPath and readyPath over HTTP"),
+}
 
 
 def _other_orchestrator_keys(config: StackConfig, source: str) -> list[Problem]:
@@ -317,15 +322,14 @@ def _other_orchestrator_keys(config: StackConfig, source: str) -> list[Problem]:
             )  # fmt: skip
     if orchestrator is not Orchestrator.SWARM:
         for index, model in enumerate(config.models):
-            for field, key in _SWARM_MODEL_KEYS.items():
+            for field, (key, instead) in _SWARM_MODEL_KEYS.items():
                 if field in model.model_fields_set:
                     problems.append(
                         Problem(
                             source, f"{NAMESPACE}:models[{index}].{key}",
                             f"only a swarm stack reads it; this stack's orchestrator is "
                             f"{orchestrator.value}",
-                            "remove it (a Kubernetes Service publishes the model)",
-                            getattr(model, field),
+                            f"remove it ({instead})", getattr(model, field),
                         )
                     )  # fmt: skip
     return problems

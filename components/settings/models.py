@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ def served_model(
     port: int | None = None,
     health_path: str | None = None,
     ready_path: str | None = None,
+    healthcheck: list[str] | None = None,
     published_port: int | None = None,
     startup_timeout_seconds: int | None = None,
     project_dir: Path | str = ".",
@@ -46,15 +48,22 @@ def served_model(
         "port": port,
         "healthPath": health_path,
         "readyPath": ready_path,
+        "healthcheck": healthcheck,
         "publishedPort": published_port,
         "startupTimeoutSeconds": startup_timeout_seconds,
     }
     model = {key: value for key, value in given.items() if value is not None}
-    # A one-model Swarm stack: the only orchestrator whose models may set every key above.
+    # Checked as a one-model Swarm stack, the only orchestrator whose models may set every key
+    # above. Which orchestrator serves the model is not known here: Swarm's rule that a model's
+    # own image needs a healthcheck command is SwarmModelService's to apply.
+    stand_in = image is not None and healthcheck is None
+    if stand_in:
+        model["healthcheck"] = ["true"]
     settings = load_settings(
         {"orchestrator": "swarm", "size": size, "models": [model]},
         environment="model",
         project_dir=Path(project_dir),
         source=source,
     )
-    return settings.models[0]
+    served = settings.models[0]
+    return replace(served, healthcheck=None) if stand_in else served

@@ -1,12 +1,14 @@
 """Rules for a model that runs its own server image (`models[].image`) instead of one mlstack
-builds from its artifact: exactly one of the two, the image pinned by digest, and probe paths
-only where the server is not the reference one."""
+builds from its artifact: exactly one of the two, the image pinned by digest, probe paths and a
+healthcheck command only where the server is not the reference one, and on Swarm the command
+(Swarm checks health by running it inside the container, and only the image knows what it has:
+the reference image's `python -m model_server.healthcheck` is not in another)."""
 
 from __future__ import annotations
 
 from .base import split_image_reference
 from .errors import Problem, missing
-from .stack import REFERENCE_HEALTH_PATH, REFERENCE_READY_PATH, ModelConfig
+from .stack import REFERENCE_HEALTH_PATH, REFERENCE_READY_PATH, ModelConfig, Orchestrator
 
 NAMESPACE = "mlstack"
 PINNED_FORMS = (
@@ -25,7 +27,9 @@ def is_pinned(reference: str) -> bool:
     return digest is not None
 
 
-def model_image_problems(index: int, model: ModelConfig, source: str) -> list[Problem]:
+def model_image_problems(
+    index: int, model: ModelConfig, orchestrator: Orchestrator, source: str
+) -> list[Problem]:
     key = f"{NAMESPACE}:models[{index}]"
     if model.image is None:
         problems = []
@@ -41,13 +45,14 @@ def model_image_problems(index: int, model: ModelConfig, source: str) -> list[Pr
         for path_key, value, default in (
             ("healthPath", model.health_path, REFERENCE_HEALTH_PATH),
             ("readyPath", model.ready_path, REFERENCE_READY_PATH),
+            ("healthcheck", model.healthcheck, "python -m model_server.healthcheck"),
         ):
             if value is not None:
                 problems.append(
                     Problem(
                         source, f"{key}.{path_key}",
-                        "only a model with its own image sets probe paths; the image mlstack "
-                        f"builds serves {default}",
+                        "only a model with its own image sets how it is probed; the image "
+                        f"mlstack builds has {default}",
                         f"remove it, or set {key}.image", value,
                     )
                 )  # fmt: skip
@@ -61,12 +66,24 @@ def model_image_problems(index: int, model: ModelConfig, source: str) -> list[Pr
                 model.image,
             )
         ]  # fmt: skip
+    problems = []
     if not is_pinned(model.image):
-        return [
+        problems.append(
             Problem(
                 source, f"{key}.image",
                 "image reference not pinned by digest (a tag can move to other bytes)",
                 PINNED_FORMS, model.image,
             )
-        ]  # fmt: skip
-    return []
+        )  # fmt: skip
+    if orchestrator is Orchestrator.SWARM and model.healthcheck is None:
+        ready = model.ready_path or REFERENCE_READY_PATH
+        problems.append(
+            Problem(
+                source, f"{key}.healthcheck",
+                "Swarm checks a task's health by running a command in its container, and an "
+                "image of your own has its own tools",
+                "the command as a list, e.g. "
+                f"[curl, -fsS, http://127.0.0.1:{model.port}{ready}]", missing(),
+            )
+        )  # fmt: skip
+    return problems

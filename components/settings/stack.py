@@ -94,6 +94,14 @@ class ModelConfig(StrictModel):
             f"(default {REFERENCE_HEALTH_PATH}).",
         ),
     ] = None
+    healthcheck: Annotated[
+        list[Annotated[str, Field(min_length=1)]] | None,
+        Field(
+            min_length=1,
+            description="With image, on Swarm: the command the container runs to check it is "
+            "ready, e.g. [curl, -fsS, http://127.0.0.1:8000/v2/health/ready].",
+        ),
+    ] = None
     ready_path: Annotated[
         str | None,
         Field(
@@ -152,6 +160,8 @@ class ServedModel:
     image: str | None = None  # a pinned reference run as is; None: built from the artifact
     health_path: str = REFERENCE_HEALTH_PATH
     ready_path: str = REFERENCE_READY_PATH
+    # Swarm's readiness command for a model's own image; None: the reference server's.
+    healthcheck: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,14 @@ class SwarmModelService(pulumi.ComponentResource):
             server_env(model)
         except ValueError as error:
             raise ResourceError(str(error), resource=self) from None
+        if model.image is not None and model.healthcheck is None:
+            raise ResourceError(
+                f"model {model.name!r} runs its own image {model.image}: give the readiness "
+                "command its container runs (ServedModel.healthcheck; served_model(healthcheck="
+                "[...]), models[].healthcheck in a stack file), e.g. ['curl', '-fsS', "
+                f"'http://127.0.0.1:{model.port}{model.ready_path}']",
+                resource=self,
+            )
         labels = model_labels(model, args.environment)
         # Only labels that never change for this model: a label change replaces the secret (its
         # name hashes them), which would roll the service for nothing.

@@ -115,9 +115,8 @@ def model_service_spec(
         image=image,
         env=server_env(model),
         labels=labels,
-        # A model's own image (models[].image) need not have python or curl to probe with: its
-        # image's HEALTHCHECK, if any, applies.
-        healthcheck=healthcheck_args(READINESS_COMMAND, health) if model.image is None else None,
+        # A model's own image (models[].image) probes with the command its settings give.
+        healthcheck=healthcheck_args(model.healthcheck or READINESS_COMMAND, health),
         stop_signal="SIGTERM",
         stop_grace_seconds=model_stop_grace_seconds(),
         secrets=secrets,

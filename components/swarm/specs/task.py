@@ -200,7 +200,7 @@ def hardened_container(
     image: pulumi.Input[str],
     env: Mapping[str, str] | None,
     labels: Mapping[str, str],
-    healthcheck: docker.ServiceTaskSpecContainerSpecHealthcheckArgs | None,
+    healthcheck: docker.ServiceTaskSpecContainerSpecHealthcheckArgs,
     stop_signal: str,
     stop_grace_seconds: int,
     scratch_size: str = SCRATCH_SIZE,
