@@ -12,14 +12,16 @@ and answers with its inputs as outputs (as the offline recorder's mocks do).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -164,11 +166,14 @@ def recording_monitor(project: str, stack: str) -> Iterator[tuple[RecordingMonit
 
 
 @contextmanager
-def provider_host(engine_address: str) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
+def provider_host(
+    engine_address: str, plugin_dir: Path = PLUGIN_DIR, env: Mapping[str, str] | None = None
+) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
     """The package's provider process, as the engine starts it; yields a client of it."""
     process = subprocess.Popen(
-        [sys.executable, str(PLUGIN_DIR), engine_address],
-        cwd=PLUGIN_DIR,
+        [sys.executable, str(plugin_dir), engine_address],
+        cwd=plugin_dir,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

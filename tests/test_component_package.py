@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 import yaml
 from google.protobuf.json_format import MessageToDict
 
+from tests.cli_support import copy_project
 from tests.harness import PROJECT_DIR
 from tests.package_host import (
     PLUGIN_DIR,
@@ -63,6 +66,29 @@ def test_the_plugin_folder_is_a_python_component_package() -> None:
     assert (PLUGIN_DIR / "__main__.py").is_file()
     # The plugin's virtualenv (components/venv) gets mlstack from the checkout it belongs to.
     assert (PLUGIN_DIR / "requirements.txt").read_text().splitlines()[-1] == ".."
+
+
+def test_the_plugins_requirements_make_an_environment_it_runs_in(tmp_path: Path) -> None:
+    """What the Pulumi CLI does for the package (pip install -r requirements.txt in the plugin
+    folder, then the plugin started from that environment), offline: no dependencies, no build
+    isolation, the install into a site of its own put first on the path."""
+    checkout = copy_project(tmp_path / "checkout")
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site),
+            "-r", "requirements.txt",
+        ],
+        cwd=checkout / "components", check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert (site / "mlstack" / "components" / "__main__.py").is_file()
+    with (
+        recording_monitor("consumer", "dev") as (_, address),
+        provider_host(address, checkout / "components", {"PYTHONPATH": str(site)}) as provider,
+    ):
+        schema = get_schema(provider)
+    assert list(schema["resources"]) == [SERVING_STACK]
 
 
 def test_the_schema_is_a_valid_pulumi_package(schema: dict[str, Any]) -> None:
