@@ -1,12 +1,12 @@
 """components/ as a Pulumi component package (issue 16, item 1): the provider the engine starts
-from PulumiPlugin.yaml answers GetSchema with a valid Pulumi package schema, and a Construct of
-MLServingStack registers the serving stack's resources with the engine's monitor.
+from PulumiPlugin.yaml answers GetSchema with a valid Pulumi package schema (valid as
+tests/package_schema.py checks it), and a Construct of MLServingStack registers the serving
+stack's resources with the engine's monitor.
 
 No Pulumi CLI here: tests/package_host.py plays the engine (see there)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import jsonschema
 import pytest
 import yaml
 from google.protobuf.json_format import MessageToDict
@@ -31,18 +30,7 @@ from tests.package_host import (
     provider_host,
     recording_monitor,
 )
-
-METASCHEMA = Path(__file__).parent / "schemas" / "pulumi-package-metaschema.json"
-
-
-def metaschema() -> dict[str, Any]:
-    """The metaschema with its named groups in Python's spelling: its patterns are written for Go
-    and ECMAScript, `(?<name>...)`, which Python's re (jsonschema's `pattern`) reads as
-    `(?P<name>...)`; nothing else differs in the patterns it uses."""
-    text = METASCHEMA.read_text(encoding="utf-8").replace("(?<", "(?P<")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
+from tests.package_schema import package_schema_problems
 
 SERVING_STACK = "mlstack:index:MLServingStack"
 
@@ -92,9 +80,7 @@ def test_the_plugins_requirements_make_an_environment_it_runs_in(tmp_path: Path)
 
 
 def test_the_schema_is_a_valid_pulumi_package(schema: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(
-        metaschema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    ).validate(schema)
+    assert package_schema_problems(schema) == []
     assert schema["name"] == "mlstack"
     assert schema["version"] == version("mlstack")
     # The providers a program may pass in, at the versions mlstack pins.
