@@ -5,6 +5,12 @@ from __future__ import annotations
 from components.settings import ServedModel
 
 PART_OF = "mlstack"
+MANAGED_BY = "pulumi"
+
+
+def ownership_labels() -> dict[str, str]:
+    """What every object mlstack declares carries: the app it is part of and who manages it."""
+    return {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
 
 
 def selector_labels(model: ServedModel, environment: str) -> dict[str, str]:
@@ -21,8 +27,7 @@ def model_labels(model: ServedModel, environment: str) -> dict[str, str]:
         **selector_labels(model, environment),
         "app.kubernetes.io/version": model.version,
         "app.kubernetes.io/component": "model-server",
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
         "mlstack.dev/environment": environment,
         "mlstack.dev/size": model.size_name,
     }
@@ -34,7 +39,6 @@ def stack_labels(environment: str, component: str) -> dict[str, str]:
         "app.kubernetes.io/name": f"mlstack-{component}",
         "app.kubernetes.io/instance": f"{component}-{environment}",
         "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
         "mlstack.dev/environment": environment,
     }

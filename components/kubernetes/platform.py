@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.kubernetes.headroom import Headroom, HeadroomArgs
 from components.kubernetes.specs.cluster import namespace_labels, serving_priority_class
+from components.labels import ownership_labels
 from components.registry import docker_config_json
 from components.settings import ImageSettings, KubernetesSettings, Size
 
@@ -60,7 +61,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         components = pulumi.ResourceOptions(parent=self, providers=[self.provider])
-        labels = {"app.kubernetes.io/part-of": "mlstack", "app.kubernetes.io/managed-by": "pulumi"}
+        labels = ownership_labels()
 
         if settings.create_namespace:
             namespace = k8s.core.v1.Namespace(

@@ -15,6 +15,7 @@ from components.kubernetes.specs.security import (
     scanner_exceptions,
 )
 from components.kubernetes.specs.workload import SAFE_TO_EVICT, node_placement
+from components.labels import ownership_labels
 from components.settings import KubernetesSettings, Size
 from components.settings.kubernetes import PriorityClassSettings
 
@@ -88,8 +89,7 @@ def headroom_labels(environment: str) -> dict[str, str]:
         "app.kubernetes.io/name": "mlstack-headroom",
         "app.kubernetes.io/instance": f"mlstack-headroom-{environment}",
         "app.kubernetes.io/component": HEADROOM_COMPONENT,
-        "app.kubernetes.io/part-of": "mlstack",
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
     }
 
 

@@ -24,6 +24,7 @@ from components.kubernetes.specs.security import (
     scratch_volume,
 )
 from components.kubernetes.specs.workload import LINUX_NODES
+from components.labels import ownership_labels
 from components.settings.kubernetes import ClusterAutoscalerSettings
 from components.settings.size import ClusterAutoscaling
 
@@ -44,8 +45,7 @@ def autoscaler_labels() -> dict[str, str]:
         "app.kubernetes.io/name": NAME,
         "app.kubernetes.io/instance": NAME,
         "app.kubernetes.io/component": "node-autoscaler",
-        "app.kubernetes.io/part-of": "mlstack",
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
     }
 
 
