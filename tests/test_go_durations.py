@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from components.go_duration import parse_go_duration
 from components.swarm.specs.task import ratio
 from components.swarm.specs.timing import seconds
-from mlstack.swarm_provider_rules import parse_go_duration
 from tests.provider_read import format_ratio, go_duration_string, short_dur
 from tests.stack_variants import all_recordings
 
