@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.specs.workload import CONTAINER_NAME
 from components.settings import Size
-from components.settings.invariants import hpa_resources, vpa_acts
+from components.settings.invariants import hpa_resources, vpa_acts, vpa_conflict
 from components.settings.size import ScalingRules
 
 VPA_API_VERSION = "autoscaling.k8s.io/v1"
@@ -45,9 +45,8 @@ def check_autoscalers(size: Size) -> None:
     shared = conflicting_resources(size)
     if shared:
         raise AutoscalerConflictError(
-            f"the VPA would control {', '.join(shared)}, which the HPA scales on; "
-            "HPA and VPA must never act on the same resource: drop it from "
-            "verticalAutoscaling.controlledResources or set verticalAutoscaling.updateMode Off"
+            f"{vpa_conflict(shared)}: drop it from verticalAutoscaling.controlledResources "
+            "or set verticalAutoscaling.updateMode Off"
         )
 
 
