@@ -354,6 +354,18 @@ def test_the_pdb_selects_the_pods_and_evicts_unhealthy_ones() -> None:
 # --- network policies ---------------------------------------------------------------------------
 
 
+def test_the_service_reaches_the_selected_pods_named_http_port_in_cluster() -> None:
+    spec = network.serving_service_spec(SELECTOR)
+    assert spec.type == "ClusterIP"
+    assert spec.selector == SELECTOR
+    [port] = spec.ports
+    assert (port.name, port.port, port.target_port) == ("http", workload.SERVICE_PORT, "http")
+    assert (port.protocol, port.app_protocol) == ("TCP", "http")
+    pod = deployment_spec().template.spec
+    [container] = pod.containers
+    assert [p.name for p in container.ports] == [port.target_port]  # the name resolves
+
+
 def test_model_pods_accept_traffic_on_the_serving_port_only() -> None:
     policy = network.serving_ingress_policy(SELECTOR)
     assert policy.pod_selector.match_labels == SELECTOR
