@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.kubernetes.specs.cluster import HEADROOM_ACCEPTED_FINDINGS
 from components.kubernetes.specs.cluster_autoscaler import ACCEPTED_FINDINGS
+from components.kubernetes.specs.headroom import HEADROOM_ACCEPTED_FINDINGS
 from components.settings.kubernetes import DEFAULT_CLUSTER_AUTOSCALER_IMAGE
 from mlstack.render import render
 from tests.harness import PROJECT_DIR, run_stack

@@ -6,7 +6,15 @@ import itertools
 
 import pytest
 
-from components.kubernetes.specs import autoscaling, cluster, disruption, network, workload
+from components.kubernetes.specs import (
+    autoscaling,
+    disruption,
+    headroom,
+    namespace,
+    network,
+    priority,
+    workload,
+)
 from components.kubernetes.specs import cluster_autoscaler as ca
 from components.security import (
     RUNTIME_GID,
@@ -382,27 +390,27 @@ def test_model_pods_accept_traffic_on_the_serving_port_only() -> None:
 
 
 def test_the_namespace_enforces_the_restricted_pod_security_standard() -> None:
-    labels = cluster.namespace_labels()
+    labels = namespace.namespace_labels()
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     assert labels["pod-security.kubernetes.io/audit"] == "restricted"
 
 
 def test_serving_pods_outrank_the_headroom_which_still_triggers_scale_ups() -> None:
-    serving = cluster.serving_priority_class(PriorityClassSettings())
-    headroom = cluster.headroom_priority_class()
+    serving = priority.serving_priority_class(PriorityClassSettings())
+    headroom = priority.headroom_priority_class()
     assert serving.value > 0 > headroom.value
-    assert headroom.value >= cluster.EXPENDABLE_PODS_PRIORITY_CUTOFF  # not expendable
+    assert headroom.value >= priority.EXPENDABLE_PODS_PRIORITY_CUTOFF  # not expendable
     assert headroom.preemption_policy == "Never"
     assert serving.preemption_policy == "PreemptLowerPriority"
     too_low = PriorityClassSettings.model_construct(name="x", value=-10)
     with pytest.raises(ValueError, match="must exceed"):
-        cluster.serving_priority_class(too_low)
-    assert cluster.headroom_priority_class_name(PriorityClassSettings(name="ml")) == "ml-headroom"
+        priority.serving_priority_class(too_low)
+    assert priority.headroom_priority_class_name(PriorityClassSettings(name="ml")) == "ml-headroom"
 
 
 def test_headroom_placeholders_reserve_the_stack_sizes_capacity() -> None:
-    spec = cluster.headroom_deployment_spec(size("large"), SETTINGS, "prod", "ml-headroom")
+    spec = headroom.headroom_deployment_spec(size("large"), SETTINGS, "prod", "ml-headroom")
     assert spec.replicas == 2
     pod = spec.template.spec
     assert pod.priority_class_name == "ml-headroom"
@@ -418,12 +426,12 @@ def test_headroom_placeholders_reserve_the_stack_sizes_capacity() -> None:
 
 def test_gpu_headroom_reserves_gpus_on_gpu_nodes() -> None:
     gpu = size("gpu", clusterAutoscaling={"headroom": {"replicas": 1}})
-    pod = cluster.headroom_deployment_spec(gpu, SETTINGS, "prod", "ml-headroom").template.spec
+    pod = headroom.headroom_deployment_spec(gpu, SETTINGS, "prod", "ml-headroom").template.spec
     assert pod.containers[0].resources.requests["nvidia.com/gpu"] == "1"
     assert pod.node_selector["nvidia.com/gpu.present"] == "true"
     assert pod.tolerations[0].key == "nvidia.com/gpu"
     with pytest.raises(ValueError, match="no headroom"):
-        cluster.headroom_deployment_spec(size("small"), SETTINGS, "dev", "ml-headroom")
+        headroom.headroom_deployment_spec(size("small"), SETTINGS, "dev", "ml-headroom")
 
 
 # --- the cluster-autoscaler ---------------------------------------------------------------------
@@ -444,7 +452,7 @@ def test_the_autoscaler_flags_come_from_the_stack_size() -> None:
     assert duration_seconds(flags["--scale-down-unneeded-time"]) == 900
     assert flags["--balance-similar-node-groups"] == "true"
     assert flags["--skip-nodes-with-local-storage"] == "false"
-    assert int(flags["--expendable-pods-priority-cutoff"]) <= cluster.HEADROOM_PRIORITY
+    assert int(flags["--expendable-pods-priority-cutoff"]) <= priority.HEADROOM_PRIORITY
 
 
 def test_the_autoscaler_refuses_a_missing_node_group_or_inverted_bounds() -> None:

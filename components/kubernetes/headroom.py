@@ -7,15 +7,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.cluster import (
+from components.kubernetes.specs.headroom import (
     headroom_deployment_annotations,
     headroom_deployment_spec,
     headroom_labels,
-    headroom_priority_class,
-    headroom_priority_class_name,
     headroom_selector,
 )
 from components.kubernetes.specs.network import no_ingress_policy
+from components.kubernetes.specs.priority import (
+    headroom_priority_class,
+    headroom_priority_class_name,
+)
 from components.settings import KubernetesSettings, Size
 
 TYPE = "mlstack:kubernetes:Headroom"

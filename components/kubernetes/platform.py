@@ -9,7 +9,8 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.kubernetes.headroom import Headroom, HeadroomArgs
-from components.kubernetes.specs.cluster import namespace_labels, serving_priority_class
+from components.kubernetes.specs.namespace import namespace_labels
+from components.kubernetes.specs.priority import serving_priority_class
 from components.labels import ownership_labels
 from components.registry import docker_config_json
 from components.settings import ImageSettings, KubernetesSettings, Size

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from components.kubernetes.specs.cluster_autoscaler import autoscaler_command
+from components.kubernetes.specs.priority import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from components.settings import StackSettings
 from components.settings.kubernetes import ClusterAutoscalerSettings
 from components.settings.quantities import byte_count, cpu_millis, duration_seconds

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
+from components.kubernetes.specs.priority import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from components.kubernetes.specs.security import (
     container_security_context,
     pod_security_context,
