@@ -9,13 +9,13 @@ provider (terraform-provider-docker) does, so the real engine can be handed the 
 stack declares (the engine tests do; `mlstack render` shows the pulumi-docker inputs as
 declared, not this translation).
 
-It sends what the provider sends (terraform-provider-docker v4.5.0, the upstream of
-pulumi-docker 5.2.0): the schema's defaults for fields a stack leaves out (a given restart
-policy without a delay has Delay 0, an omitted init is false, an omitted stop grace period is
-0), registry credentials only when both user and password are set, and it refuses what the
-provider's validation refuses (mlstack/swarm_provider_rules.py). What the provider's create then
-asks the registry for (the image digest and platforms of a pushed image) is
-`ServiceSpec.registry_pinned`, applied by whoever can reach the registry (tests/swarm_engine.py).
+It sends what the provider sends (terraform-provider-docker v4.5.0, the upstream of pulumi-docker
+5.2.0): the schema's defaults for fields a stack leaves out (a given restart policy without a delay
+has Delay 0, an omitted init is false, an omitted stop grace period is 0), registry credentials only
+when both user and password are set, and it refuses what the provider's validation refuses
+(mlstack/swarm_provider_rules.py). What the provider's create then asks the registry for (the image
+digest and platforms of a pushed image) is `ServiceSpec.registry_pinned`, applied by whoever can
+reach the registry (tests/support/swarm_engine.py).
 
 Translation is strict: an input this module does not know raises TranslationError naming the
 resource and the field, so nothing a stack declares is silently dropped. Two inputs are the

@@ -25,7 +25,7 @@ from components.kubernetes.specs.cluster_autoscaler import ACCEPTED_FINDINGS
 from components.kubernetes.specs.headroom import HEADROOM_ACCEPTED_FINDINGS
 from components.settings.kubernetes import DEFAULT_CLUSTER_AUTOSCALER_IMAGE
 from mlstack.render import render
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import PROJECT_DIR, run_stack
 
 CHECKOV = "checkov==3.3.30"
 TOOLS = PROJECT_DIR / ".mlstack" / "tools"

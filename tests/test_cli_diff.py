@@ -7,7 +7,6 @@ stack file; tests/test_diff_table.py covers every entry on recorded resources.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,10 @@ import yaml
 
 from mlstack import diff as diffing
 from mlstack.revision import render_checkout
-from tests.cli_support import git, git_project, invoke
+from tests.support.cli_support import git, git_project, invoke
 
-
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 @pytest.fixture(scope="module")

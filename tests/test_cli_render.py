@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -12,15 +11,14 @@ from kubernetes_validate.utils import latest_version
 
 from mlstack import render as rendering
 from mlstack.offline import RecordedResource, Recording, Secret
-from tests.cli_support import copy_project, invoke
-from tests.harness import PROJECT_DIR, STACKS, run_stack
+from tests.support.cli_support import copy_project, invoke
+from tests.support.harness import PROJECT_DIR, STACKS, run_stack
 
 CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"}
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 def render_tree(environment: str, out: Path, project: Path = PROJECT_DIR) -> dict[str, bytes]:

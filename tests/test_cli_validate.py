@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,11 @@ import yaml
 
 from mlstack.checks.rules import rules
 from mlstack.project import DEVELOPMENT_STACKS
-from tests.cli_support import copy_project, invoke
-from tests.harness import STACKS
+from tests.support.cli_support import copy_project, invoke
+from tests.support.harness import STACKS
 
-
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 @pytest.mark.parametrize("environment", STACKS)

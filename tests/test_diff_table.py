@@ -19,8 +19,8 @@ from mlstack.diff import compare
 from mlstack.propertypath import contains, join, parse
 from mlstack.render import Rendering, render
 from mlstack.snapshot import Snapshot, SnapshotResource
-from tests.harness import PROJECT_DIR
-from tests.stack_variants import VARIANTS, recorded
+from tests.support.harness import PROJECT_DIR
+from tests.support.stack_variants import VARIANTS, recorded
 
 
 @cache

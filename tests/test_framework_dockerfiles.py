@@ -15,7 +15,7 @@ from components.image.context import MODEL_REQUIREMENTS, REQUIREMENTS, plan_buil
 from components.image.render import requirements_for
 from components.settings import Framework, ServedModel, load_settings
 from components.settings.image import ImageSettings
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 from tests.test_image import HADOLINT, instructions
 
 MODELS = {

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 EXAMPLES = PROJECT_DIR / "examples"
 

@@ -34,8 +34,8 @@ from model_server.models import (
     onnx_providers,
     provider_report,
 )
-from tests.harness import PROJECT_DIR, run_stack, settings_error
-from tests.kubernetes_objects import VARIANTS
+from tests.support.harness import PROJECT_DIR, run_stack, settings_error
+from tests.support.kubernetes_objects import VARIANTS
 from tests.test_image import HADOLINT, pins
 
 IMAGE_TYPE = "docker:index/image:Image"

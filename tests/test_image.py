@@ -40,7 +40,7 @@ from components.image.render import (
 )
 from components.settings import Framework, ImageSettings, SettingsError, load_settings
 from mlstack.offline import RecordedResource, Recording, Secret, reveal
-from tests.harness import PROJECT_DIR, only, run_stack
+from tests.support.harness import PROJECT_DIR, only, run_stack
 
 IMAGE_TYPE = "docker:index/image:Image"
 IRIS = {

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import PROJECT_DIR, STACKS, run_stack
+from tests.support.harness import PROJECT_DIR, STACKS, run_stack
 
 IMAGE_TYPE = "docker:index/image:Image"
 

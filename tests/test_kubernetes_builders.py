@@ -27,7 +27,7 @@ from components.settings import KubernetesSettings
 from components.settings.invariants import check_size
 from components.settings.kubernetes import ClusterAutoscalerSettings, PriorityClassSettings
 from components.settings.quantities import duration_seconds
-from tests.kubernetes_objects import served_model, size
+from tests.support.kubernetes_objects import served_model, size
 
 SETTINGS = KubernetesSettings()
 LABELS = {

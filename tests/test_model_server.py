@@ -26,9 +26,9 @@ from model_server.logs import LOG_FORMAT, LineFormatter, RateLimit
 from model_server.models import LoadedModel, ModelLoadError, load_model
 from model_server.tensors import TensorError, check_fits, decode_binary, decode_json, encode_binary
 from model_server.validation import BadRequestError, parse_instances
-from tests.harness import PROJECT_DIR
-from tests.inprocess import make_app, serving
-from tests.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
+from tests.support.harness import PROJECT_DIR
+from tests.support.inprocess import make_app, serving
+from tests.support.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"

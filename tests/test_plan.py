@@ -4,7 +4,6 @@ and the command (offline: a capacity file written here, the real stack files' re
 from __future__ import annotations
 
 import math
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from mlstack.plan.capacity import Capacity, CurvePoint
 from mlstack.plan.cluster import Cluster, SimPod
 from mlstack.plan.inputs import ClusterInput, Resources
 from mlstack.plan.profiles import ProfileError, parse
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -302,14 +301,6 @@ def test_the_report_and_exit_code_say_when_the_maximum_is_too_low(
 # ---- the command ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    ignored = ("venv", ".git", ".mlstack", "__pycache__", ".mypy_cache", ".ruff_cache")
-    shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns(*ignored, ".pytest_cache"))
-    return copy
-
-
 def test_plan_without_a_measurement_names_the_command(project: Path) -> None:
     (project / "stacks" / "capacity.yaml").unlink(missing_ok=True)
     result = CliRunner().invoke(app, ["plan", "staging", "--load", "step:from=1,to=2",
@@ -366,7 +357,7 @@ def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
 
     from mlstack.plan.measure import recorded_context
     from mlstack.project import record_stack
-    from tests.cli_support import git, git_project, invoke
+    from tests.support.cli_support import git, git_project, invoke
 
     repo = git_project(tmp_path / "repo")
     recording = record_stack(repo, "staging")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlstack.reference import BEGIN, END, reference_markdown
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 
 def test_config_reference_in_readme_is_current() -> None:

@@ -3,7 +3,6 @@ names every URN as the engine would (parent chain), so `diff` can act on them.""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from mlstack import snapshot
 from mlstack.offline import RecordedAlias, RecordedOptions, record
 from mlstack.render import render
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import PROJECT_DIR, run_stack
 
 PROGRAM = """\
 import pulumi
@@ -53,9 +52,8 @@ NETWORK = "urn:pulumi:t::probe::probe:index:Group$docker:index/network:Network::
 SERVICE = "urn:pulumi:t::probe::probe:index:Group$docker:index/service:Service::group-service"
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 import shlex
 
 from components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
-from tests.harness import PROJECT_DIR, STACKS
+from tests.support.harness import PROJECT_DIR, STACKS
 
 COMMAND = re.compile(r"pulumi config set --secret[^`\n)]*")
 

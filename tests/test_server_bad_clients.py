@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_support import (
+from tests.support.server_support import (
     IRIS_ONNX,
     LOG_LINE,
     ROW,
@@ -26,7 +26,7 @@ from tests.server_support import (
     read_response,
     status_of,
 )
-from tests.trick_model import TrickModel
+from tests.support.trick_model import TrickModel
 
 TIMEOUT = 2  # HEADER_TIMEOUT, BODY_TIMEOUT and KEEPALIVE_TIMEOUT of the server under attack
 MAX_CONNECTIONS = 30

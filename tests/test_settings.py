@@ -14,7 +14,7 @@ import yaml
 
 from components.settings import Orchestrator, SettingsError, load_settings
 from components.settings.quantities import byte_count, cpu_millis, duration_seconds, nano_cpus
-from tests.harness import PROJECT_DIR, settings_error
+from tests.support.harness import PROJECT_DIR, settings_error
 
 # Kubernetes stacks push their images (the nodes pull them from the registry).
 PUSHED = {"registry": "registry.example.com/ml", "push": True}

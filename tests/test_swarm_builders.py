@@ -21,7 +21,7 @@ from components.settings import ImageSettings, ServedModel, StackSettings, load_
 from components.settings.quantities import byte_count, nano_cpus
 from components.swarm.specs import proxy, secrets, service, task, timing
 from components.swarm.specs.network import VXLAN_OPTION, overlay_network_args, overlay_vxlan_id
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 IRIS = {
     "name": "iris",

@@ -39,9 +39,9 @@ from sklearn.datasets import load_iris
 
 from mlstack.offline import RecordedResource, Recording
 from mlstack.swarm_spec import SwarmPlan, plan
-from tests.harness import PROJECT_DIR, run_stack
-from tests.images import IMAGE_TYPE, build_image, recorded_context, recorded_tag
-from tests.swarm_engine import (
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.images import IMAGE_TYPE, build_image, recorded_context, recorded_tag
+from tests.support.swarm_engine import (
     SwarmDeployment,
     converged,
     finished_update,

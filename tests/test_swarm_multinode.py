@@ -1,13 +1,13 @@
 """The dev stack on a three-node Swarm built on this machine, under load, as nodes come and go.
 
-tests/swarm_cluster.py builds the cluster: three dockerd nodes, each in its own network and UTS
-namespace on one bridge, all managers (Raft survives losing one), labelled zone=a, b, b; node 3
-advertises one GPU (`dockerd --node-generic-resource NVIDIA-GPU=1`). The dev stack is recorded
-as in tests/test_swarm_engine.py, with two changes a multi-node stack file would make
-(tests/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node (the
-medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
-inputs on the host's engine and loaded into every node; its network, secret and services are
-created from the recorded pulumi-docker inputs (mlstack.swarm_spec) through a manager.
+tests/support/swarm_cluster.py builds the cluster: three dockerd nodes, each in its own network and
+UTS namespace on one bridge, all managers (Raft survives losing one), labelled zone=a, b, b; node 3
+advertises one GPU (`dockerd --node-generic-resource NVIDIA-GPU=1`). The dev stack is recorded as in
+tests/test_swarm_engine.py, with two changes a multi-node stack file would make
+(tests/support/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node
+(the medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
+inputs on the host's engine and loaded into every node; its network, secret and services are created
+from the recorded pulumi-docker inputs (mlstack.swarm_spec) through a manager.
 
 Load goes to the proxy's published port on a node's address (never the node a test takes
 away), as a client behind a load balancer over the nodes would. Every test starts from three
@@ -17,7 +17,7 @@ ones that take a node away (drain, a node lost, the leader lost): each of those 
 once, before the next.
 
 Everything is removed when the module ends, also when a test fails; the cluster fixture first
-removes what a crashed earlier run left (tests/swarm_cluster.remove_leftovers).
+removes what a crashed earlier run left (tests/support/swarm_cluster.remove_leftovers).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from mlstack import convergence, deploy, swarm_up
 from mlstack.errors import CliError
 from mlstack.offline import RecordedResource, Recording
 from mlstack.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
-from tests.harness import PROJECT_DIR
-from tests.images import IMAGE_TYPE, build_image
-from tests.multinode_stack import (
+from tests.support.harness import PROJECT_DIR
+from tests.support.images import IMAGE_TYPE, build_image
+from tests.support.multinode_stack import (
     CONVERGE_SECONDS,
     GPU_MODEL,
     GPU_NODE,
@@ -64,7 +64,7 @@ from tests.multinode_stack import (
     stack_config,
     stack_converged,
 )
-from tests.swarm_cluster import (
+from tests.support.swarm_cluster import (
     Cluster,
     Node,
     build_cluster,
@@ -73,7 +73,7 @@ from tests.swarm_cluster import (
     missing_requirements,
     remove_leftovers,
 )
-from tests.swarm_engine import (
+from tests.support.swarm_engine import (
     TrafficResult,
     finished_update,
     traffic,

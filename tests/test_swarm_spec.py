@@ -21,7 +21,7 @@ from mlstack.swarm_spec import (
     translate_secret,
     translate_service,
 )
-from tests.harness import run_stack
+from tests.support.harness import run_stack
 
 SECOND = 10**9
 

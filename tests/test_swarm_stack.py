@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from mlstack.offline import Recording, Secret, reveal
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import PROJECT_DIR, run_stack
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"

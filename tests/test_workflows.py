@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cli_support import git, git_project
-from tests.harness import PROJECT_DIR
+from tests.support.cli_support import git, git_project
+from tests.support.harness import PROJECT_DIR
 
 WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent

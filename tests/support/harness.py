@@ -12,7 +12,7 @@ from typing import Any
 
 from mlstack.offline import ProgramError, RecordedResource, Recording, record
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
 
 

@@ -11,7 +11,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from mlstack.cli import app
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "mlstack tests",

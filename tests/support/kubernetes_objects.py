@@ -10,7 +10,7 @@ from components.settings import Framework, ServedModel, Size
 from components.settings.presets import deep_merge, load_preset
 from mlstack.checks import Manifest, kubernetes_manifests
 from mlstack.offline import Recording
-from tests.harness import run_stack
+from tests.support.harness import run_stack
 
 # The stacks the schema and invariant tests cover: the stack files as they are, and variants
 # that switch on what they leave off (GPUs, the cluster-autoscaler with more headroom, a custom

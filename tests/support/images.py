@@ -1,12 +1,11 @@
 """Build on the real engine exactly the image a stack declares.
 
 `build_recorded_image(resource, client)` takes a Recording's `docker:index/image:Image` resource
-(tests.harness.run_stack) and builds it with the docker SDK from the recorded inputs: context,
-dockerfile, build args, platform, target and cache_from, so tests run what the stack declares
-rather than something assembled by hand. The engine's classic builder runs the same Dockerfile
-the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax);
-`buildkit_build` builds it with BuildKit itself, through the docker CLI, to show that too.
-"""
+(tests.support.harness.run_stack) and builds it with the docker SDK from the recorded inputs:
+context, dockerfile, build args, platform, target and cache_from, so tests run what the stack
+declares rather than something assembled by hand. The engine's classic builder runs the same
+Dockerfile the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax);
+`buildkit_build` builds it with BuildKit itself, through the docker CLI, to show that too."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import docker
 
 from components.image.context import BuildOptions, build_digest, image_tag
 from mlstack.offline import RecordedResource, reveal
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 IMAGE_TYPE = "docker:index/image:Image"
 _STEP = re.compile(r"^Step (\d+)/\d+ : (.*)$")
