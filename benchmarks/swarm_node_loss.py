@@ -35,7 +35,6 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlstack.swarm_spec import plan
 from tests.support import engine
 from tests.support.images import IMAGE_TYPE, build_image
 from tests.support.multinode_stack import (
@@ -58,6 +57,7 @@ from tests.support.swarm_cluster import (
     remove_leftovers,
 )
 from tests.support.swarm_engine import traffic, wait_for
+from tests.support.swarm_spec import plan
 from tests.test_swarm_engine import BODY, correct
 
 MODES = ("daemon", "processes", "power")

@@ -27,7 +27,7 @@ from components.settings import KubernetesSettings
 from components.settings.invariants import check_size
 from components.settings.kubernetes import ClusterAutoscalerSettings, PriorityClassSettings
 from components.settings.quantities import duration_seconds
-from tests.support.kubernetes_objects import served_model, size
+from tests.support.kubernetes_objects import allowed_disruptions, served_model, size
 
 SETTINGS = KubernetesSettings()
 LABELS = {
@@ -346,7 +346,7 @@ def test_the_pdb_always_allows_a_disruption_whatever_the_replica_count(minimum: 
     assert budget >= 1
     assert budget <= max(1, minimum // 4)  # never more than a quarter of the HPA minimum
     for healthy in range(1, minimum * 3 + 1):
-        assert disruption.allowed_disruptions(budget, healthy) >= 1
+        assert allowed_disruptions(budget, healthy) >= 1
 
 
 def test_the_pdb_selects_the_pods_and_evicts_unhealthy_ones() -> None:

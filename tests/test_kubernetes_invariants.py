@@ -13,10 +13,15 @@ from typing import Any
 
 import pytest
 
-from components.kubernetes.specs.disruption import allowed_disruptions
 from components.security import SECRET_FILE_MODE, SECRETS_DIR
 from mlstack.offline import Recording, Secret, mask
-from tests.support.kubernetes_objects import VARIANTS, by_name, manifests, run_variant
+from tests.support.kubernetes_objects import (
+    VARIANTS,
+    allowed_disruptions,
+    by_name,
+    manifests,
+    run_variant,
+)
 
 PROBED = "model-server"  # the serving container; headroom and the autoscaler have no HTTP API
 

@@ -39,10 +39,10 @@ from mlstack.plan.capacity import Capacity
 from mlstack.plan.command import stack_settings
 from mlstack.plan.measure import Sweep, sample_request, sweep_curve
 from mlstack.plan.profiles import parse
-from mlstack.swarm_spec import plan as swarm_plan
 from tests.support.harness import PROJECT_DIR, run_stack
 from tests.support.images import IMAGE_TYPE, build_image
 from tests.support.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.swarm_spec import plan as swarm_plan
 
 pytestmark = pytest.mark.engine
 

@@ -25,11 +25,11 @@ import docker
 import pytest
 
 from mlstack.offline import RecordedResource, Recording, reveal
-from mlstack.swarm_spec import plan
 from tests.support.harness import run_stack
 from tests.support.images import IMAGE_TYPE, build_image
 from tests.support.registry import Registry, start_registry
 from tests.support.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.swarm_spec import plan
 
 pytestmark = pytest.mark.engine
 

@@ -7,7 +7,7 @@ tests/test_swarm_engine.py, with two changes a multi-node stack file would make
 (tests/support/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node
 (the medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
 inputs on the host's engine and loaded into every node; its network, secret and services are created
-from the recorded pulumi-docker inputs (mlstack.swarm_spec) through a manager.
+from the recorded pulumi-docker inputs (tests.support.swarm_spec) through a manager.
 
 Load goes to the proxy's published port on a node's address (never the node a test takes
 away), as a client behind a load balancer over the nodes would. Every test starts from three
@@ -40,7 +40,6 @@ from pulumi import automation as auto
 from mlstack import convergence, deploy, swarm_up
 from mlstack.errors import CliError
 from mlstack.offline import RecordedResource, Recording
-from mlstack.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
 from tests.support.harness import PROJECT_DIR
 from tests.support.images import IMAGE_TYPE, build_image
 from tests.support.multinode_stack import (
@@ -80,6 +79,7 @@ from tests.support.swarm_engine import (
     update_started_at,
     wait_for,
 )
+from tests.support.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
 from tests.test_swarm_engine import BODY, _image_resource, correct, variant_image
 
 pytestmark = pytest.mark.engine

@@ -1,4 +1,4 @@
-"""mlstack.swarm_spec: recorded pulumi-docker inputs -> Docker Engine API specs."""
+"""tests.support.swarm_spec: recorded pulumi-docker inputs -> Docker Engine API specs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from mlstack.offline import RecordedResource, Secret
-from mlstack.swarm_spec import (
+from tests.support.harness import run_stack
+from tests.support.swarm_spec import (
     NETWORK_TYPE,
     SECRET_TYPE,
     SERVICE_TYPE,
@@ -21,7 +22,6 @@ from mlstack.swarm_spec import (
     translate_secret,
     translate_service,
 )
-from tests.support.harness import run_stack
 
 SECOND = 10**9
 

@@ -7,8 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mlstack.cli import app
 from tests.support.harness import PROJECT_DIR

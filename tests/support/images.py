@@ -63,7 +63,8 @@ def recorded_build(resource: RecordedResource) -> dict[str, Any]:
 def recorded_context(resource: RecordedResource, project_dir: Path = PROJECT_DIR) -> Path:
     """The recorded build context on disk. The recorded path is relative to the directory the
     program ran in, the project's, which is where the provider resolves it too."""
-    return project_dir / recorded_build(resource)["context"]
+    context: str = recorded_build(resource)["context"]
+    return project_dir / context
 
 
 def build_paths(build: dict[str, Any], context: Path | None) -> tuple[Path, Path]:

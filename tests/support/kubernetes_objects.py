@@ -139,3 +139,10 @@ def served_model(
     }
     values.update(fields)
     return ServedModel(**values)
+
+
+def allowed_disruptions(max_unavailable_pods: int, healthy_pods: int) -> int:
+    """What the disruption controller allows with every expected pod healthy: the healthy pods
+    above the desired healthy count (healthy minus maxUnavailable, never below zero)."""
+    desired_healthy = max(0, healthy_pods - max_unavailable_pods)
+    return healthy_pods - desired_healthy

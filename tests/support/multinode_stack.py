@@ -15,10 +15,10 @@ import docker
 import yaml
 
 from mlstack.offline import Recording
-from mlstack.swarm_spec import SwarmPlan
 from tests.support.harness import PROJECT_DIR, run_stack
 from tests.support.swarm_cluster import Cluster, Node, NodeSpec
 from tests.support.swarm_engine import SwarmDeployment, wait_for
+from tests.support.swarm_spec import SwarmPlan
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 NODE_SPECS = [

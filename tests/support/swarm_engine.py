@@ -1,7 +1,7 @@
 """Apply a recorded stack's Swarm resources to the real engine, watch them, and load them.
 
 `SwarmDeployment` creates exactly the networks, secrets and services a recording declares (via
-mlstack.swarm_spec) with the docker SDK's low-level APIClient, and removes them again. The dev
+tests.support.swarm_spec) with the docker SDK's low-level APIClient, and removes them again. The dev
 stack's names are fixed ("dev-iris", "mlstack-dev", host port 8080), so it first waits for
 another run using the same names to finish instead of touching that run's objects.
 `Traffic` sends steady POST /predict load from a few threads and counts what failed.
@@ -23,7 +23,7 @@ from typing import Any
 
 import docker
 
-from mlstack.swarm_spec import ServiceSpec, SwarmPlan, engine_ids, registry_host
+from tests.support.swarm_spec import ServiceSpec, SwarmPlan, engine_ids, registry_host
 
 LOCK_FILE = Path("/tmp/mlstack-swarm-dev-stack.lock")
 NAMES_WAIT_SECONDS = 900

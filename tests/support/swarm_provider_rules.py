@@ -3,7 +3,7 @@
 pulumi-docker 5.2.0 bridges kreuzwerker/terraform-provider-docker v4.5.0; its schema
 (internal/provider/resource_docker_service.go) validates values with the functions of
 internal/provider/validators.go, and parses durations with Go's time.ParseDuration (ported in
-components/go_duration.py). The Engine-API translator (mlstack/swarm_spec.py) applies the same
+components/go_duration.py). The Engine-API translator (tests/support/swarm_spec.py) applies the same
 checks, so a spec the provider would refuse never reaches the engine in a test either.
 """
 
