@@ -29,6 +29,22 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
 
 
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project as a clone has it, copied once a session, for tests that run the CLI on the
+    project unchanged: what the CLI writes into a project (image build contexts under
+    .mlstack/build/) lands in the copy, not in the repository."""
+    return copy_project(tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture
+def in_checkout(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test runs in `checkout`, so the CLI's default project (the working directory) is the
+    copy."""
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
 @pytest.fixture
 def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """sys.path as it was before the test, whatever the test (or the program it runs) adds."""

@@ -12,17 +12,19 @@ from kubernetes_validate.utils import latest_version
 from mlstack import render as rendering
 from mlstack.offline import RecordedResource, Recording, Secret
 from tests.support.cli_support import copy_project, invoke
-from tests.support.harness import PROJECT_DIR, STACKS, run_stack
+from tests.support.harness import PROJECT_DIR, STACKS, recorded_in, run_stack
 
 CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"}
 
 
-# The CLI (and the program it records) puts project directories on sys.path.
-pytestmark = pytest.mark.usefixtures("isolated_sys_path")
+# The CLI (and the program it records) puts project directories on sys.path; the stacks are the
+# checked-in ones, in a copy of the project (conftest.in_checkout).
+pytestmark = pytest.mark.usefixtures("isolated_sys_path", "in_checkout")
 
 
-def render_tree(environment: str, out: Path, project: Path = PROJECT_DIR) -> dict[str, bytes]:
-    result = invoke("render", environment, "--out", out, "--project", project)
+def render_tree(environment: str, out: Path, project: Path | None = None) -> dict[str, bytes]:
+    """`mlstack render` of `project` (default: the working directory, a copy of this one)."""
+    result = invoke("render", environment, "--out", out, "--project", project or Path.cwd())
     assert result.exit_code == 0, result.stderr
     assert f"to {out}" in result.stdout
     return {
@@ -63,9 +65,7 @@ def test_swarm_and_image_files_of_the_dev_stack(tmp_path: Path) -> None:
     assert build["imageName"].split(":")[0].endswith("/iris")
     # the Dockerfile the build uses, read from the recorded build settings
     assert build["build"]["dockerfile"] == ".mlstack/build/dev/iris/Dockerfile"
-    assert (
-        tree["image/iris/Dockerfile"] == (PROJECT_DIR / build["build"]["dockerfile"]).read_bytes()
-    )
+    assert tree["image/iris/Dockerfile"] == (Path.cwd() / build["build"]["dockerfile"]).read_bytes()
     assert b"\nFROM " in tree["image/iris/Dockerfile"]
     assert not any(path.startswith("kubernetes/") for path in tree)
     assert b"# resource: docker:index/service:Service" in next(
@@ -111,7 +111,7 @@ def test_secrets_are_masked_in_rendered_files() -> None:
             "mlstack:registryPassword": "s3cr3t-registry-password",
         },
     )
-    files = rendering.render(recording, PROJECT_DIR).files
+    files = rendering.render(recording, recorded_in(recording)).files
     text = "".join(files.values())
     assert "s3cr3t" not in text
     secret = next(
@@ -159,7 +159,7 @@ def test_unknown_stack_lists_the_known_ones(tmp_path: Path) -> None:
     result = invoke("render", "qa", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"unknown stack 'qa': no Pulumi.qa.yaml in {PROJECT_DIR}; known: dev, prod, staging"
+        f"unknown stack 'qa': no Pulumi.qa.yaml in {Path.cwd()}; known: dev, prod, staging"
     )
     assert not (tmp_path / "out").exists()
 

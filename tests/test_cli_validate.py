@@ -12,8 +12,9 @@ from mlstack.project import DEVELOPMENT_STACKS
 from tests.support.cli_support import copy_project, invoke
 from tests.support.harness import STACKS
 
-# The CLI (and the program it records) puts project directories on sys.path.
-pytestmark = pytest.mark.usefixtures("isolated_sys_path")
+# The CLI (and the program it records) puts project directories on sys.path; the stacks are the
+# checked-in ones, in a copy of the project (conftest.in_checkout).
+pytestmark = pytest.mark.usefixtures("isolated_sys_path", "in_checkout")
 
 
 @pytest.mark.parametrize("environment", STACKS)

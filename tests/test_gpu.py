@@ -34,7 +34,7 @@ from model_server.models import (
     onnx_providers,
     provider_report,
 )
-from tests.support.harness import PROJECT_DIR, run_stack, settings_error
+from tests.support.harness import PROJECT_DIR, recorded_in, run_stack, settings_error
 from tests.support.kubernetes_objects import VARIANTS
 from tests.test_image import HADOLINT, pins
 
@@ -51,7 +51,7 @@ def gpu_recording() -> Recording:
 
 
 def context_file(image: RecordedResource, name: str) -> str:
-    return (PROJECT_DIR / image.inputs["build"]["context"] / name).read_text()
+    return (recorded_in(image) / image.inputs["build"]["context"] / name).read_text()
 
 
 def images_by_model(recording: Recording) -> dict[str, RecordedResource]:

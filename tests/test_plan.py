@@ -17,7 +17,7 @@ from mlstack.plan.capacity import Capacity, CurvePoint
 from mlstack.plan.cluster import Cluster, SimPod
 from mlstack.plan.inputs import ClusterInput, Resources
 from mlstack.plan.profiles import ProfileError, parse
-from tests.support.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR, run_stack
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -241,10 +241,9 @@ def test_a_disruption_budget_keeps_a_node() -> None:
 @pytest.fixture(scope="module")
 def staging() -> inputs.StackInput:
     from mlstack.plan.command import stack_settings
-    from mlstack.project import record_stack
 
     settings = stack_settings(PROJECT_DIR, "staging")
-    return inputs.read(record_stack(PROJECT_DIR, "staging"), settings)
+    return inputs.read(run_stack("staging"), settings)
 
 
 def test_the_plan_reads_what_the_stack_declares(staging: inputs.StackInput) -> None:

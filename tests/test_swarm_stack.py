@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from mlstack.offline import Recording, Secret, reveal
-from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.harness import recorded_in, run_stack
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
@@ -61,7 +61,7 @@ def test_the_proxy_image_is_declared_and_built_from_the_base_image() -> None:
     build = image.inputs["build"]
     assert build["context"] == ".mlstack/build/dev/proxy"
     assert build["dockerfile"] == ".mlstack/build/dev/proxy/Dockerfile"
-    context = PROJECT_DIR / build["context"]
+    context = recorded_in(image) / build["context"]
     assert sorted(p.name for p in context.iterdir()) == [
         "Dockerfile",
         "healthcheck.py",
