@@ -113,6 +113,7 @@ def _image_of(directory: Path, check: dict[str, Any]) -> str:
     return images.pop()
 
 
+@pytest.mark.slow
 def test_rendered_staging_and_prod_pass_checkov(checkov: Path, tmp_path: Path) -> None:
     pushed = _write_manifests(tmp_path)
     results = _scan(checkov, tmp_path)

@@ -19,7 +19,8 @@ from mlstack.revision import render_checkout
 from tests.support.cli_support import git, git_project, invoke
 
 # The CLI (and the program it records) puts project directories on sys.path.
-pytestmark = pytest.mark.usefixtures("isolated_sys_path")
+# Slow: every test clones the project into a git repository and renders it twice (base, head).
+pytestmark = [pytest.mark.usefixtures("isolated_sys_path"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

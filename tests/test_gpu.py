@@ -120,6 +120,7 @@ def test_the_same_model_on_a_cpu_size_gets_the_cpu_build() -> None:
 
 # mlflow.txt holds fallbacks, not a lock: an MLflow image resolves the model's own requirements
 # (components/mlflow_model.py; tests/test_framework_images.py builds one).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "framework_file",
     sorted(p.name for p in REQUIREMENTS.iterdir() if p.name not in ("server.txt", "mlflow.txt")),

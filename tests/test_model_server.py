@@ -369,6 +369,7 @@ def test_a_failed_load_stops_the_worker_with_exit_code_3() -> None:
     assert isinstance(app.state.failure, ModelLoadError)
 
 
+@pytest.mark.slow
 def test_large_batches_predict_off_the_event_loop_so_probes_answer() -> None:
     real = load_model(Framework.SKLEARN, IRIS_JOBLIB)
     started = threading.Event()

@@ -349,6 +349,7 @@ def test_plan_writes_a_report_a_plot_and_exits_1_when_the_target_fails(project: 
 # ---- the plan in the pull-request diff -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
     tmp_path: Path,
 ) -> None:

@@ -97,6 +97,7 @@ def test_a_huge_request_line_is_refused_with_414(server: Server) -> None:
     assert sent < 10 << 20
 
 
+@pytest.mark.slow
 def test_idle_partial_and_slow_connections_are_closed_and_not_counted(server: Server) -> None:
     requests_before = server.metric("mlstack_requests_total")
     latency_before = server.metric("mlstack_request_duration_seconds_count")

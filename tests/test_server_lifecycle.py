@@ -18,6 +18,9 @@ import pytest
 from tests.support.server_support import IRIS_JOBLIB, LOG_LINE, ROW, Server, http
 from tests.support.trick_model import ExitOnLoad, TrickModel
 
+# Slow: each test starts real server processes and waits out their timeouts and backoffs.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def trick(tmp_path: Path) -> Path:

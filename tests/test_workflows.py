@@ -93,6 +93,7 @@ def test_the_comment_workflow_never_runs_pull_request_code() -> None:
     assert "pull.head.sha !== process.env.HEAD_SHA" in script  # the artifact is this PR's
 
 
+@pytest.mark.slow
 def test_the_diff_script_comments_on_every_stack(tmp_path: Path) -> None:
     repo = git_project(tmp_path / "repo")
     base = git(repo, "rev-parse", "HEAD")
