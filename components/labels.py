@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from components.settings import ServedModel
 
 PART_OF = "mlstack"
@@ -11,6 +13,16 @@ MANAGED_BY = "pulumi"
 def ownership_labels() -> dict[str, str]:
     """What every object mlstack declares carries: the app it is part of and who manages it."""
     return {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+# The labels that pick an object's pods (Deployment selector, NetworkPolicy, Service): immutable
+# on a Deployment, so never the version.
+SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+
+
+def selector_of(labels: Mapping[str, str]) -> dict[str, str]:
+    """The selecting part of an object's labels."""
+    return {key: labels[key] for key in SELECTOR_KEYS}
 
 
 def selector_labels(model: ServedModel, environment: str) -> dict[str, str]:

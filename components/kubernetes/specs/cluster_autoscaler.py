@@ -24,7 +24,7 @@ from components.kubernetes.specs.security import (
     scratch_volume,
 )
 from components.kubernetes.specs.workload import LINUX_NODES
-from components.labels import ownership_labels
+from components.labels import ownership_labels, selector_of
 from components.settings.kubernetes import ClusterAutoscalerSettings
 from components.settings.size import ClusterAutoscaling
 
@@ -51,7 +51,7 @@ def autoscaler_labels() -> dict[str, str]:
 
 def autoscaler_selector(labels: Mapping[str, str]) -> dict[str, str]:
     """The labels that pick the autoscaler's pods (Deployment selector, NetworkPolicy)."""
-    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    return selector_of(labels)
 
 
 def autoscaler_command(

@@ -12,7 +12,7 @@ from components.kubernetes.specs.security import (
     scanner_exceptions,
 )
 from components.kubernetes.specs.workload import SAFE_TO_EVICT, node_placement
-from components.labels import ownership_labels
+from components.labels import ownership_labels, selector_of
 from components.settings import KubernetesSettings, Size
 
 HEADROOM_COMPONENT = "headroom"
@@ -32,7 +32,7 @@ def headroom_labels(environment: str) -> dict[str, str]:
 
 def headroom_selector(environment: str) -> dict[str, str]:
     labels = headroom_labels(environment)
-    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    return selector_of(labels)
 
 
 # Scanner findings that are right for placeholder pods (annotated on their Deployment).
