@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def test_kubernetes_manifests_are_complete_and_valid(environment: str, tmp_path:
 
 def test_swarm_and_image_files_of_the_dev_stack(tmp_path: Path) -> None:
     tree = render_tree("dev", tmp_path / "out")
-    assert "swarm/network.mlstack-dev.yaml" in tree
+    assert any(re.fullmatch(r"swarm/network\.mlstack-dev-[0-9a-f]{8}\.yaml", p) for p in tree)
     assert any(path.startswith("swarm/service.") for path in tree)
     build = yaml.safe_load(tree["image/iris/build.yaml"])
     assert build["imageName"].split(":")[0].endswith("/iris")
