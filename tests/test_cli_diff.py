@@ -7,6 +7,7 @@ stack file; tests/test_diff_table.py covers every entry on recorded resources.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,8 @@ REACHED = [
         "dev",
         {"swarm": {"network": {"encrypted": True}}},
         {
-            "mlstack-swarm-network": ("replace", "options.encrypted"),
+            # a new name (a hash of its settings), so it is created beside the old one
+            "mlstack-swarm-network": ("replace", "name"),
             "mlstack-iris-service": ("replace", "taskSpec.networksAdvanceds[0].id"),
         },
     ),
@@ -381,11 +383,12 @@ def test_markdown_fits_a_pull_request_comment(repo: Path) -> None:
     text = result.stdout
     assert text.startswith("<!-- mlstack-diff:dev -->\n### `dev`: 3 to replace")
     assert "- **Rolls out (2):** Swarm service dev-iris (replaced)" in text
-    assert "| +- | <code>Swarm network mlstack-dev</code>" in text
+    assert re.search(r"\| \+- \| <code>Swarm network mlstack-dev-[0-9a-f]{8}</code>", text)
+    assert "Replaced, created before the old one is deleted (1)" in text  # the network
     assert "<code>options.encrypted</code>: <code>(absent)</code> → <code>&#x27;true&#x27;</code>"
     assert "**forces replacement**" in text
     assert "<details><summary>Unified diff (" in text
-    assert "```diff\n--- a/swarm/network.mlstack-dev.yaml" in text
+    assert re.search(r"```diff\n--- a/swarm/network\.mlstack-dev-[0-9a-f]{8}\.yaml", text)
     assert text.rstrip().endswith("</details>")
 
 

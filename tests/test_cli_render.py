@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -59,7 +60,7 @@ def test_kubernetes_manifests_are_complete_and_valid(environment: str, tmp_path:
 
 def test_swarm_and_image_files_of_the_dev_stack(tmp_path: Path) -> None:
     tree = render_tree("dev", tmp_path / "out")
-    assert "swarm/network.mlstack-dev.yaml" in tree
+    assert any(re.fullmatch(r"swarm/network\.mlstack-dev-[0-9a-f]{8}\.yaml", p) for p in tree)
     assert any(path.startswith("swarm/service.") for path in tree)
     build = yaml.safe_load(tree["image/iris/build.yaml"])
     assert build["imageName"].split(":")[0].endswith("/iris")
@@ -180,21 +181,32 @@ def test_invalid_stack_config_prints_each_problem(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_reference_prints_and_checks_the_readme_block(tmp_path: Path) -> None:
+def test_reference_prints_checks_and_writes_the_generated_blocks(tmp_path: Path) -> None:
     from mlstack.reference import BEGIN, reference_markdown
+    from mlstack.sizes import BEGIN as SIZES_BEGIN
 
     printed = invoke("reference")
     assert printed.exit_code == 0
     assert printed.stdout == reference_markdown() + "\n"
     assert invoke("reference", "--check").exit_code == 0
     project = copy_project(tmp_path / "project")
+    reference = project / "docs" / "config-reference.md"
     readme = project / "README.md"
-    readme.write_text(readme.read_text().replace("| `mlstack:size` |", "| `mlstack:sise` |"))
+    reference.write_text(reference.read_text().replace("| `mlstack:size` |", "| `mlstack:sise` |"))
+    readme.write_text(readme.read_text().replace("| `small` |", "| `smol` |"))
     stale = invoke("reference", "--check", "--project", project)
     assert stale.exit_code == 1
-    assert "out of date" in stale.stdout
+    assert f"{reference}: generated block is out of date" in stale.stdout
+    assert f"{readme}: generated block is out of date" in stale.stdout
     written = invoke("reference", "--write", "--project", project)
     assert written.exit_code == 0
-    assert "updated" in written.stdout
+    assert f"{reference}: updated" in written.stdout
+    assert f"{readme}: updated" in written.stdout
+    assert reference.read_text() == (PROJECT_DIR / "docs" / "config-reference.md").read_text()
     assert readme.read_text() == (PROJECT_DIR / "README.md").read_text()
-    assert BEGIN in readme.read_text()
+    assert BEGIN in reference.read_text()
+    assert SIZES_BEGIN in readme.read_text()
+    readme.write_text("# no generated block here\n")
+    missing = invoke("reference", "--check", "--project", project)
+    assert missing.exit_code == 2
+    assert f"{readme}: no generated block" in missing.stderr

@@ -243,7 +243,8 @@ def test_the_engine_runs_exactly_what_the_stack_declares(stack: Stack) -> None:
             assert container[key] == value, key
     (network,) = stack.plan.networks
     engine_network = api.inspect_network(stack.deployment.created_networks[network.resource])
-    assert (engine_network["Name"], engine_network["Driver"]) == ("mlstack-dev", "overlay")
+    assert (engine_network["Name"], engine_network["Driver"]) == (network.name, "overlay")
+    assert network.name.startswith("mlstack-dev-")
     assert engine_network["Attachable"] is True
     assert engine_network["Scope"] == "swarm"
     assert [s.name for s in stack.plan.secrets] == [

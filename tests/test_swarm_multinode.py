@@ -35,6 +35,7 @@ from typing import Any
 
 import docker
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from mlstack import convergence, deploy, swarm_up
@@ -262,13 +263,21 @@ FITTING = {"cpu": {"request": "250m", "limit": "1"}, "memory": {"request": "256M
 
 def gpu_service(stack: Stack, base_image: str, resources: dict[str, Any] | None) -> ServiceSpec:
     """The model as the gpu size declares it (2 replicas, at most 1 a node, one NVIDIA-GPU
-    each), with `resources` overriding the size's, under another name."""
+    each), with `resources` overriding the size's, under another name.
+
+    A GPU size needs a framework that can use the GPU, so the model is declared as its ONNX
+    export. Its image (onnxruntime-gpu with the CUDA libraries) is not built here and there is
+    no GPU to run it on; where a task is placed depends only on the reservations, so the tasks
+    run the dev stack's built CPU image."""
     config = {**stack_config(base_image), "mlstack:size": "gpu"}
+    dev = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]
+    onnx = {"framework": "onnx", "artifact": "examples/iris/iris.onnx"}
+    config["mlstack:models"] = [{**model, **onnx} for model in dev["mlstack:models"]]
     config["mlstack:overrides"] = {"resources": resources} if resources else {}
     spec = plan(record(config)).service(MODEL)
     generic = spec.task_template["Resources"]["Reservations"]["GenericResources"]
     assert generic == [{"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 1}}]
-    return stack.deployment.resolved(replace(spec, name=GPU_MODEL))
+    return stack.deployment.resolved(replace(spec, name=GPU_MODEL).with_image(stack.model_image()))
 
 
 def settled_why(stack: Stack, running: int, pending: int) -> list[str]:
