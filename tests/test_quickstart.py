@@ -71,6 +71,7 @@ def _run(block: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+@pytest.mark.slow
 def test_the_quick_start_runs_as_shown(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.fail("the README's quick start uses curl: apt-get install curl")
