@@ -35,10 +35,9 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlstack.swarm_spec import plan
-from tests import engine
-from tests.images import IMAGE_TYPE, build_image
-from tests.multinode_stack import (
+from tests.support import engine
+from tests.support.images import IMAGE_TYPE, build_image
+from tests.support.multinode_stack import (
     MODEL,
     NODE_SPECS,
     PORT,
@@ -50,14 +49,15 @@ from tests.multinode_stack import (
     restore,
     stack_config,
 )
-from tests.swarm_cluster import (
+from tests.support.swarm_cluster import (
     Node,
     build_cluster,
     exclusive,
     missing_requirements,
     remove_leftovers,
 )
-from tests.swarm_engine import traffic, wait_for
+from tests.support.swarm_engine import traffic, wait_for
+from tests.support.swarm_spec import plan
 from tests.test_swarm_engine import BODY, correct
 
 MODES = ("daemon", "processes", "power")

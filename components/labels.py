@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .settings import ServedModel
 
 PART_OF = "mlstack"
+MANAGED_BY = "pulumi"
+
+
+def ownership_labels() -> dict[str, str]:
+    """What every object mlstack declares carries: the app it is part of and who manages it."""
+    return {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+# The labels that pick an object's pods (Deployment selector, NetworkPolicy, Service): immutable
+# on a Deployment, so never the version.
+SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+
+
+def selector_of(labels: Mapping[str, str]) -> dict[str, str]:
+    """The selecting part of an object's labels."""
+    return {key: labels[key] for key in SELECTOR_KEYS}
 
 
 def selector_labels(model: ServedModel, environment: str) -> dict[str, str]:
@@ -21,8 +39,7 @@ def model_labels(model: ServedModel, environment: str) -> dict[str, str]:
         **selector_labels(model, environment),
         "app.kubernetes.io/version": model.version,
         "app.kubernetes.io/component": "model-server",
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
         "mlstack.dev/environment": environment,
         "mlstack.dev/size": model.size_name,
     }
@@ -34,7 +51,6 @@ def stack_labels(environment: str, component: str) -> dict[str, str]:
         "app.kubernetes.io/name": f"mlstack-{component}",
         "app.kubernetes.io/instance": f"{component}-{environment}",
         "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
         "mlstack.dev/environment": environment,
     }

@@ -110,9 +110,12 @@ _RULES = (
             "ipamOptions",
             "ipamConfigs",
         ),
-        True,
+        False,
         f"{_DOCKER} internal/provider/resource_docker_network.go: every argument ForceNew, no "
-        "Update" + _BRIDGE_DBR,
+        "Update; created before the old one is deleted (the program declares "
+        "delete_before_replace=False over the bridge's name rule): the name is a hash of "
+        "everything else, so a replacement never collides, and Docker refuses to remove a network "
+        "services are still attached to (they move to the new one first)",
     ),
     ReplaceRule(
         "docker:index/secret:Secret",

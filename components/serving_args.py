@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 
 class ModelArgs(TypedDict, total=False):
-    """One served model: the keys of an entry of `mlstack:models` (README config reference)."""
+    """One served model: the keys of an entry of `mlstack:models` (docs/config-reference.md)."""
 
     name: Required[str]
     """DNS label naming the image, the service and every object of this model."""

@@ -1,8 +1,9 @@
 """The `mlstack` command: generate stack files, render, diff and validate offline, deploy.
 
 Exit codes: 0 success; 1 a finding (validate found violations, diff --exit-code found a
-difference, reference --check found README out of date); 2 an error (unknown stack, invalid
-config, existing file, bad git ref, missing Pulumi CLI, ...), reported on stderr.
+difference, reference --check found a generated block of the docs out of date); 2 an error
+(unknown stack, invalid config, existing file, bad git ref, missing Pulumi CLI, ...), reported
+on stderr.
 """
 
 from __future__ import annotations
@@ -522,38 +523,48 @@ def plan_command(
 
 
 @app.command(
-    short_help="Print the config reference (README.md's block).",
+    short_help="Print the config reference; check or update the generated docs.",
     epilog="Example: mlstack reference --check",
 )
 def reference(
-    write: Annotated[bool, typer.Option(help="Update the block in README.md.")] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            help="Update the generated blocks (docs/config-reference.md, README.md's sizes)."
+        ),
+    ] = False,
     check: Annotated[
-        bool, typer.Option(help="Exit 1 when README.md's block is out of date.")
+        bool, typer.Option(help="Exit 1 when a generated block is out of date.")
     ] = False,
     project: ProjectDir = Path("."),
 ) -> None:
-    """Print the config reference generated from the settings model (README.md's block)."""
+    """Print the config reference generated from the settings model; with --check or --write,
+    the generated blocks of the docs: docs/config-reference.md and the sizes table in README.md."""
     with reported():
         directory = open_project(project)
-        from mlstack.reference import BEGIN, END, reference_markdown, update_readme
+        from mlstack.generated import BLOCKS
+        from mlstack.reference import reference_markdown
 
-        readme = directory / "README.md"
-        if write or check:
-            text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-            if BEGIN not in text or END not in text:
-                raise CliError(f"{readme}: no config-reference block ({BEGIN} ... {END})")
-        if check:
-            current = text[text.index(BEGIN) : text.index(END) + len(END)]
-            if current != reference_markdown():
-                typer.echo(f"{readme}: config reference is out of date; run with --write")
-                raise typer.Exit(code=FINDINGS)
-            typer.echo(f"{readme}: config reference is current")
+        if not (write or check):
+            typer.echo(reference_markdown())
             return
-        if write:
-            changed = update_readme(readme)
-            typer.echo(f"{readme}: {'updated' if changed else 'already current'}")
-            return
-    typer.echo(reference_markdown())
+        stale = False
+        for block in BLOCKS:
+            path = directory / block.path
+            text = path.read_text(encoding="utf-8") if path.is_file() else ""
+            current = block.current(text)
+            if current is None:
+                raise CliError(f"{path}: no generated block ({block.begin} ... {block.end})")
+            if current == block.render():
+                typer.echo(f"{path}: {'already current' if write else 'current'}")
+            elif write:
+                path.write_text(block.replaced(text), encoding="utf-8")
+                typer.echo(f"{path}: updated")
+            else:
+                typer.echo(f"{path}: generated block is out of date; run with --write")
+                stale = True
+        if stale:
+            raise typer.Exit(code=FINDINGS)
 
 
 def _deploy(

@@ -437,7 +437,7 @@ class _Planner:
                             path,
                             FieldChange(
                                 path,
-                                Reference(f"the ID of {describe(source)}"),
+                                Reference(f"the ID of {describe(self._old_of(urn, source))}"),
                                 Unknown(f"the ID of the new {describe(source)}"),
                             ),
                         )
@@ -462,6 +462,10 @@ class _Planner:
                                     Unknown(f"the digest of the rebuilt {describe(source)}"),
                                 ),
                             )
+
+    def _old_of(self, urn: str, new: SnapshotResource) -> SnapshotResource:
+        """The base revision's counterpart of a new resource (it may have another name)."""
+        return self.olds.get(self.matched.get(urn, urn), new)
 
     def _users_left(self, urn: str) -> list[str]:
         """Resources taking a value from `urn` that the engine does not delete before it: they

@@ -1,4 +1,5 @@
-"""The config reference in README.md, generated from the settings models so it cannot drift."""
+"""The config reference (docs/config-reference.md), generated from the settings models so it
+cannot drift."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import types
 import typing
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
@@ -29,13 +29,13 @@ def reference_markdown() -> str:
         [
             BEGIN,
             "",
-            "#### Stack keys (`Pulumi.<env>.yaml`, namespace `mlstack:`)",
+            "## Stack keys (`Pulumi.<env>.yaml`, namespace `mlstack:`)",
             "",
             "| key | type | default | allowed / meaning |",
             "|---|---|---|---|",
             *stack_rows,
             "",
-            "#### Size keys (`stacks/presets/*.yaml`; patch them with `mlstack:overrides` or "
+            "## Size keys (`stacks/presets/*.yaml`; patch them with `mlstack:overrides` or "
             "`models[].overrides`)",
             "",
             "| key | type | preset value required | allowed / meaning |",
@@ -180,13 +180,3 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
-
-
-def update_readme(readme: Path) -> bool:
-    """Replace the generated block in README.md; True when the file changed."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    updated = text[:start] + reference_markdown() + text[end:]
-    if updated != text:
-        readme.write_text(updated, encoding="utf-8")
-    return updated != text

@@ -1,5 +1,5 @@
-"""The server's exit codes: each failure an operator must tell apart has its own (the README
-lists them)."""
+"""The server's exit codes: each failure an operator must tell apart has its own
+(docs/model-server.md lists them)."""
 
 from __future__ import annotations
 

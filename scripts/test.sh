@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything a change must pass: lint, types (mypy strict), and the test suite, which starts a
-# Docker engine in Swarm mode itself when it can (see tests/engine.py). Extra args go to pytest.
+# Docker engine in Swarm mode itself when it can (see tests/support/engine.py). Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh

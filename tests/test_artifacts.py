@@ -26,7 +26,7 @@ from mlstack.components.settings import Framework, SettingsError, load_settings
 from mlstack.components.settings.artifacts import ARTIFACT_CHECKS, ArtifactError
 from mlstack.model_server.config import Framework as ServerFramework
 from mlstack.model_server.models import load_model
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"

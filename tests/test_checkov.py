@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-from mlstack.components.kubernetes.specs.cluster import HEADROOM_ACCEPTED_FINDINGS
 from mlstack.components.kubernetes.specs.cluster_autoscaler import ACCEPTED_FINDINGS
+from mlstack.components.kubernetes.specs.headroom import HEADROOM_ACCEPTED_FINDINGS
 from mlstack.components.settings.kubernetes import DEFAULT_CLUSTER_AUTOSCALER_IMAGE
 from mlstack.render import render
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import PROJECT_DIR, recorded_in, run_stack
 
 CHECKOV = "checkov==3.3.30"
 TOOLS = PROJECT_DIR / ".mlstack" / "tools"
@@ -76,7 +76,7 @@ def _write_manifests(out: Path) -> dict[str, set[str]]:
             for image in recording.of_type(IMAGE)
             if image.inputs.get("skipPush") is False
         }
-        for path, text in render(recording, PROJECT_DIR).files.items():
+        for path, text in render(recording, recorded_in(recording)).files.items():
             if path.startswith("kubernetes/"):
                 target = out / stack / path.removeprefix("kubernetes/")
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +113,7 @@ def _image_of(directory: Path, check: dict[str, Any]) -> str:
     return images.pop()
 
 
+@pytest.mark.slow
 def test_rendered_staging_and_prod_pass_checkov(checkov: Path, tmp_path: Path) -> None:
     pushed = _write_manifests(tmp_path)
     results = _scan(checkov, tmp_path)

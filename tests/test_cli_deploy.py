@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlstack import deploy
-from tests.cli_support import invoke
-from tests.harness import PROJECT_DIR
+from tests.support.cli_support import invoke
+from tests.support.harness import PROJECT_DIR
 
 PULUMI = deploy.locate_pulumi()
 needs_pulumi = pytest.mark.skipif(
@@ -20,9 +19,8 @@ needs_pulumi = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 @pytest.fixture

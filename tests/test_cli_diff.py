@@ -7,7 +7,7 @@ stack file; tests/test_diff_table.py covers every entry on recorded resources.
 
 from __future__ import annotations
 
-import sys
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,11 @@ import yaml
 
 from mlstack import diff as diffing
 from mlstack.revision import render_checkout
-from tests.cli_support import git, git_project, invoke
+from tests.support.cli_support import git, git_project, invoke
 
-
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+# Slow: every test clones the project into a git repository and renders it twice (base, head).
+pytestmark = [pytest.mark.usefixtures("isolated_sys_path"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +212,8 @@ REACHED = [
         "dev",
         {"swarm": {"network": {"encrypted": True}}},
         {
-            "mlstack-swarm-network": ("replace", "options.encrypted"),
+            # a new name (a hash of its settings), so it is created beside the old one
+            "mlstack-swarm-network": ("replace", "name"),
             "mlstack-iris-service": ("replace", "taskSpec.networksAdvanceds[0].id"),
         },
     ),
@@ -362,7 +362,11 @@ def test_base_is_rendered_with_its_own_components(repo: Path) -> None:
     git(repo, "commit", "-qam", "current label")
     result = invoke("diff", "staging", "--base", "HEAD~1", "--project", repo)
     assert result.exit_code == 0, result.stderr
-    assert "Rolls out (2): Deployment ml-serving/iris-onnx (pod template changed)" in result.stdout
+    # PART_OF labels every object mlstack declares (components/labels.ownership_labels), so the
+    # headroom placeholders roll out too.
+    rolls_out = next(line for line in result.stdout.splitlines() if line.startswith("Rolls out"))
+    assert rolls_out.startswith("Rolls out (3): Deployment ml-serving/iris-onnx (pod template")
+    assert "Deployment ml-serving/mlstack-headroom (pod template changed)" in rolls_out
     field = (
         '    spec.template.metadata.labels["app.kubernetes.io/part-of"]: mlstack-before -> mlstack'
     )
@@ -379,11 +383,12 @@ def test_markdown_fits_a_pull_request_comment(repo: Path) -> None:
     text = result.stdout
     assert text.startswith("<!-- mlstack-diff:dev -->\n### `dev`: 3 to replace")
     assert "- **Rolls out (2):** Swarm service dev-iris (replaced)" in text
-    assert "| +- | <code>Swarm network mlstack-dev</code>" in text
+    assert re.search(r"\| \+- \| <code>Swarm network mlstack-dev-[0-9a-f]{8}</code>", text)
+    assert "Replaced, created before the old one is deleted (1)" in text  # the network
     assert "<code>options.encrypted</code>: <code>(absent)</code> → <code>&#x27;true&#x27;</code>"
     assert "**forces replacement**" in text
     assert "<details><summary>Unified diff (" in text
-    assert "```diff\n--- a/swarm/network.mlstack-dev.yaml" in text
+    assert re.search(r"```diff\n--- a/swarm/network\.mlstack-dev-[0-9a-f]{8}\.yaml", text)
     assert text.rstrip().endswith("</details>")
 
 

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from mlstack.components.settings import Framework, load_settings
-from tests.cli_support import copy_project, invoke
-from tests.harness import PROJECT_DIR, STACKS
+from tests.support.cli_support import invoke
+from tests.support.harness import PROJECT_DIR, STACKS
 
 IRIS = "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 def regenerate_command(stack_file: Path) -> list[str]:

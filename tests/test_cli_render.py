@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -12,19 +12,20 @@ from kubernetes_validate.utils import latest_version
 
 from mlstack import render as rendering
 from mlstack.offline import RecordedResource, Recording, Secret
-from tests.cli_support import copy_project, invoke
-from tests.harness import PROJECT_DIR, STACKS, run_stack
+from tests.support.cli_support import copy_project, invoke
+from tests.support.harness import PROJECT_DIR, STACKS, recorded_in, run_stack
 
 CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"}
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path; the stacks are the
+# checked-in ones, in a copy of the project (conftest.in_checkout).
+pytestmark = pytest.mark.usefixtures("isolated_sys_path", "in_checkout")
 
 
-def render_tree(environment: str, out: Path, project: Path = PROJECT_DIR) -> dict[str, bytes]:
-    result = invoke("render", environment, "--out", out, "--project", project)
+def render_tree(environment: str, out: Path, project: Path | None = None) -> dict[str, bytes]:
+    """`mlstack render` of `project` (default: the working directory, a copy of this one)."""
+    result = invoke("render", environment, "--out", out, "--project", project or Path.cwd())
     assert result.exit_code == 0, result.stderr
     assert f"to {out}" in result.stdout
     return {
@@ -59,15 +60,13 @@ def test_kubernetes_manifests_are_complete_and_valid(environment: str, tmp_path:
 
 def test_swarm_and_image_files_of_the_dev_stack(tmp_path: Path) -> None:
     tree = render_tree("dev", tmp_path / "out")
-    assert "swarm/network.mlstack-dev.yaml" in tree
+    assert any(re.fullmatch(r"swarm/network\.mlstack-dev-[0-9a-f]{8}\.yaml", p) for p in tree)
     assert any(path.startswith("swarm/service.") for path in tree)
     build = yaml.safe_load(tree["image/iris/build.yaml"])
     assert build["imageName"].split(":")[0].endswith("/iris")
     # the Dockerfile the build uses, read from the recorded build settings
     assert build["build"]["dockerfile"] == ".mlstack/build/dev/iris/Dockerfile"
-    assert (
-        tree["image/iris/Dockerfile"] == (PROJECT_DIR / build["build"]["dockerfile"]).read_bytes()
-    )
+    assert tree["image/iris/Dockerfile"] == (Path.cwd() / build["build"]["dockerfile"]).read_bytes()
     assert b"\nFROM " in tree["image/iris/Dockerfile"]
     assert not any(path.startswith("kubernetes/") for path in tree)
     assert b"# resource: docker:index/service:Service" in next(
@@ -113,7 +112,7 @@ def test_secrets_are_masked_in_rendered_files() -> None:
             "mlstack:registryPassword": "s3cr3t-registry-password",
         },
     )
-    files = rendering.render(recording, PROJECT_DIR).files
+    files = rendering.render(recording, recorded_in(recording)).files
     text = "".join(files.values())
     assert "s3cr3t" not in text
     secret = next(
@@ -161,7 +160,7 @@ def test_unknown_stack_lists_the_known_ones(tmp_path: Path) -> None:
     result = invoke("render", "qa", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"unknown stack 'qa': no Pulumi.qa.yaml in {PROJECT_DIR}; known: dev, prod, staging"
+        f"unknown stack 'qa': no Pulumi.qa.yaml in {Path.cwd()}; known: dev, prod, staging"
     )
     assert not (tmp_path / "out").exists()
 
@@ -182,21 +181,32 @@ def test_invalid_stack_config_prints_each_problem(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_reference_prints_and_checks_the_readme_block(tmp_path: Path) -> None:
+def test_reference_prints_checks_and_writes_the_generated_blocks(tmp_path: Path) -> None:
     from mlstack.reference import BEGIN, reference_markdown
+    from mlstack.sizes import BEGIN as SIZES_BEGIN
 
     printed = invoke("reference")
     assert printed.exit_code == 0
     assert printed.stdout == reference_markdown() + "\n"
     assert invoke("reference", "--check").exit_code == 0
     project = copy_project(tmp_path / "project")
+    reference = project / "docs" / "config-reference.md"
     readme = project / "README.md"
-    readme.write_text(readme.read_text().replace("| `mlstack:size` |", "| `mlstack:sise` |"))
+    reference.write_text(reference.read_text().replace("| `mlstack:size` |", "| `mlstack:sise` |"))
+    readme.write_text(readme.read_text().replace("| `small` |", "| `smol` |"))
     stale = invoke("reference", "--check", "--project", project)
     assert stale.exit_code == 1
-    assert "out of date" in stale.stdout
+    assert f"{reference}: generated block is out of date" in stale.stdout
+    assert f"{readme}: generated block is out of date" in stale.stdout
     written = invoke("reference", "--write", "--project", project)
     assert written.exit_code == 0
-    assert "updated" in written.stdout
+    assert f"{reference}: updated" in written.stdout
+    assert f"{readme}: updated" in written.stdout
+    assert reference.read_text() == (PROJECT_DIR / "docs" / "config-reference.md").read_text()
     assert readme.read_text() == (PROJECT_DIR / "README.md").read_text()
-    assert BEGIN in readme.read_text()
+    assert BEGIN in reference.read_text()
+    assert SIZES_BEGIN in readme.read_text()
+    readme.write_text("# no generated block here\n")
+    missing = invoke("reference", "--check", "--project", project)
+    assert missing.exit_code == 2
+    assert f"{readme}: no generated block" in missing.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,12 @@ import yaml
 
 from mlstack.checks.rules import rules
 from mlstack.project import DEVELOPMENT_STACKS
-from tests.cli_support import copy_project, invoke
-from tests.harness import STACKS
+from tests.support.cli_support import copy_project, invoke
+from tests.support.harness import STACKS
 
-
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path; the stacks are the
+# checked-in ones, in a copy of the project (conftest.in_checkout).
+pytestmark = pytest.mark.usefixtures("isolated_sys_path", "in_checkout")
 
 
 @pytest.mark.parametrize("environment", STACKS)

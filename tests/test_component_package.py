@@ -1,9 +1,9 @@
 """components/ as a Pulumi component package (issue 16, item 1): the provider the engine starts
 from PulumiPlugin.yaml answers GetSchema with a valid Pulumi package schema (valid as
-tests/package_schema.py checks it), and a Construct of MLServingStack registers the serving
-stack's resources with the engine's monitor.
+tests/support/package_schema.py checks it), and a Construct of MLServingStack registers the
+serving stack's resources with the engine's monitor.
 
-No Pulumi CLI here: tests/package_host.py plays the engine (see there)."""
+No Pulumi CLI here: tests/support/package_host.py plays the engine (see there)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ import pytest
 import yaml
 from google.protobuf.json_format import MessageToDict
 
-from tests.cli_support import copy_project
-from tests.harness import PROJECT_DIR
-from tests.package_host import (
+from tests.support.harness import PROJECT_DIR
+from tests.support.package_host import (
     PLUGIN_DIR,
     RecordingMonitor,
     construct,
@@ -30,7 +29,7 @@ from tests.package_host import (
     provider_host,
     recording_monitor,
 )
-from tests.package_schema import package_schema_problems
+from tests.support.package_schema import package_schema_problems
 
 SERVING_STACK = "mlstack:index:MLServingStack"
 
@@ -56,11 +55,12 @@ def test_the_plugin_folder_is_a_python_component_package() -> None:
     assert (PLUGIN_DIR / "requirements.txt").read_text().splitlines()[-1] == ".."
 
 
-def test_the_plugins_requirements_make_an_environment_it_runs_in(tmp_path: Path) -> None:
+def test_the_plugins_requirements_make_an_environment_it_runs_in(
+    project: Path, tmp_path: Path
+) -> None:
     """What the Pulumi CLI does for the package (pip install -r requirements.txt in the plugin
     folder, then the plugin started from that environment), offline: no dependencies, no build
     isolation, the install into a site of its own put first on the path."""
-    checkout = copy_project(tmp_path / "checkout")
     site = tmp_path / "site"
     subprocess.run(
         [
@@ -68,12 +68,12 @@ def test_the_plugins_requirements_make_an_environment_it_runs_in(tmp_path: Path)
             "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site),
             "-r", "requirements.txt",
         ],
-        cwd=checkout / "components", check=True, capture_output=True, text=True,
+        cwd=project / "components", check=True, capture_output=True, text=True,
     )  # fmt: skip
     assert (site / "mlstack" / "components" / "__main__.py").is_file()
     with (
         recording_monitor("consumer", "dev") as (_, address),
-        provider_host(address, checkout / "components", {"PYTHONPATH": str(site)}) as provider,
+        provider_host(address, project / "components", {"PYTHONPATH": str(site)}) as provider,
     ):
         schema = get_schema(provider)
     assert list(schema["resources"]) == [SERVING_STACK]
@@ -112,13 +112,14 @@ def test_the_serving_stack_takes_the_stack_file_keys_and_gives_its_outputs(
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def program_dir(tmp_path: Path) -> Path:
+    """A consumer program's directory: the artifact it names, and where build contexts go."""
     shutil.copy(PROJECT_DIR / "examples/iris/iris.joblib", tmp_path / "iris.joblib")
     return tmp_path
 
 
 def test_construct_registers_the_serving_stack_with_the_engines_monitor(
-    engine: tuple[RecordingMonitor, str, Any], project: Path
+    engine: tuple[RecordingMonitor, str, Any], program_dir: Path
 ) -> None:
     monitor, address, provider = engine
     response = construct(
@@ -133,7 +134,7 @@ def test_construct_registers_the_serving_stack_with_the_engines_monitor(
                  "version": "1.0.0", "publishedPort": 9090},
             ],
             "swarm": {"proxy": {"enabled": False}},
-            "projectDir": str(project),
+            "projectDir": str(program_dir),
         },
     )  # fmt: skip
     [stack] = monitor.of_type(SERVING_STACK)
@@ -160,7 +161,7 @@ def test_construct_registers_the_serving_stack_with_the_engines_monitor(
     image = child("docker:index/image:Image")
     # Absolute: the docker provider runs in the program's folder, this provider in its own.
     context = Path(image.inputs["build"]["context"])
-    assert context == project.resolve() / ".mlstack/build/dev/iris"
+    assert context == program_dir.resolve() / ".mlstack/build/dev/iris"
     assert (context / "Dockerfile").is_file()
 
     state = MessageToDict(response.state)
@@ -169,7 +170,7 @@ def test_construct_registers_the_serving_stack_with_the_engines_monitor(
 
 
 def test_construct_refuses_bad_args_naming_the_key(
-    engine: tuple[RecordingMonitor, str, Any], project: Path
+    engine: tuple[RecordingMonitor, str, Any], program_dir: Path
 ) -> None:
     monitor, address, provider = engine
     with pytest.raises(grpc.RpcError) as caught:
@@ -178,7 +179,7 @@ def test_construct_refuses_bad_args_naming_the_key(
             type_token=SERVING_STACK,
             name="bad",
             inputs={
-                "orchestrator": "swarm", "size": "huge", "projectDir": str(project),
+                "orchestrator": "swarm", "size": "huge", "projectDir": str(program_dir),
                 "models": [{"name": "iris", "framework": "sklearn", "artifact": "iris.joblib",
                             "version": "1.0.0"}],
             },
@@ -192,7 +193,7 @@ def test_construct_refuses_bad_args_naming_the_key(
 
 
 def test_construct_declares_with_the_programs_kubernetes_provider(
-    engine: tuple[RecordingMonitor, str, Any], project: Path
+    engine: tuple[RecordingMonitor, str, Any], program_dir: Path
 ) -> None:
     """A provider the program passes (kubernetesProvider) reaches the provider process as a
     resource reference, and every object of the stack is declared with it."""
@@ -219,7 +220,7 @@ def test_construct_declares_with_the_programs_kubernetes_provider(
             ],
             "kubernetes": {"namespace": "team-ml"},
             "kubernetesProvider": reference,
-            "projectDir": str(project),
+            "projectDir": str(program_dir),
         },
     )  # fmt: skip
     registered = monitor.registered[before:]

@@ -15,7 +15,7 @@ from mlstack.convergence import (
     SwarmTarget,
     swarm_targets,
 )
-from tests.harness import run_stack
+from tests.support.harness import run_stack
 
 
 def test_a_swarm_stack_is_watched_on_the_engine_its_provider_names() -> None:

@@ -230,6 +230,34 @@ def test_a_replaced_network_replaces_the_services_holding_its_id() -> None:
     assert "(known after apply: the ID of the new Swarm network mlstack-qa)" in text
 
 
+def test_a_network_created_first_moves_its_services_before_the_old_one_goes() -> None:
+    """mlstack's own network: a settings hash in its name, created before the old one is deleted
+    (components/swarm/specs/network.py), so nothing still uses the old network when it goes."""
+
+    def named(name: str, net_options: dict[str, str]) -> SnapshotResource:
+        return resource(
+            NETWORK,
+            "net",
+            {"name": name, "driver": "overlay", "options": net_options},
+            delete_before_replace=False,
+        )
+
+    before = named("mlstack-qa-1111aaaa", {})
+    after = named("mlstack-qa-2222bbbb", {"encrypted": "true"})
+    result = plan([before, swarm_service(before)], [after, swarm_service(after)])
+    net, svc = sorted(result.changes, key=lambda c: c.type)
+    assert (net.action, net.forcing, net.delete_before_replace) == (
+        "replace",
+        ["name", "options.encrypted"],
+        False,
+    )
+    assert net.notes == ()  # no "still refer to it": the services move before it is deleted
+    assert (svc.action, svc.forcing) == ("replace", ["taskSpec.networksAdvanceds[0].id"])
+    text = format_text(result)
+    assert "(the ID of Swarm network mlstack-qa-1111aaaa) -> " in text
+    assert "(known after apply: the ID of the new Swarm network mlstack-qa-2222bbbb)" in text
+
+
 @pytest.mark.parametrize(
     ("path", "value", "rollout"),
     [

@@ -19,8 +19,8 @@ from mlstack.diff import compare
 from mlstack.propertypath import contains, join, parse
 from mlstack.render import Rendering, render
 from mlstack.snapshot import Snapshot, SnapshotResource
-from tests.harness import PROJECT_DIR
-from tests.stack_variants import VARIANTS, recorded
+from tests.support.harness import recorded_in
+from tests.support.stack_variants import VARIANTS, recorded
 
 
 @cache
@@ -28,7 +28,8 @@ def declared() -> dict[str, tuple[Snapshot, SnapshotResource]]:
     """Type token -> a snapshot declaring it and one resource of that type."""
     found: dict[str, tuple[Snapshot, SnapshotResource]] = {}
     for variant in VARIANTS:
-        snapshot = render(recorded(variant.name), PROJECT_DIR).snapshot
+        recording = recorded(variant.name)
+        snapshot = render(recording, recorded_in(recording)).snapshot
         for resource in snapshot.resources:
             found.setdefault(resource.type, (snapshot, resource))
     return found

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,15 +21,14 @@ import pytest
 from mlstack import deploy
 from mlstack.components.settings.swarm import SwarmSettings
 from mlstack.engine_check import Ipvs, check_swarm_engine, is_local, local_ipvs, needs_ipvs
-from tests.cli_support import copy_project, invoke
-from tests.swarm_engine import port_is_free, wait_for
+from tests.support.cli_support import copy_project, invoke
+from tests.support.swarm_engine import port_is_free, wait_for
 
 MODEL = "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 def test_ipvs_seen_in_proc_or_in_the_kernel_modules(tmp_path: Path) -> None:

@@ -4,13 +4,12 @@ runs (new-stack, validate) on a copy of the project."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlstack.components.settings.errors import shown
-from tests.cli_support import copy_project, invoke
+from tests.support.cli_support import invoke
 
 IRIS = "name=iris,framework=sklearn,artifact=examples/iris/iris.joblib,version=1.0.0"
 SWARM_NO_IPVS = ("--endpoint-mode", "dnsrr", "--publish-mode", "host", "--proxy")
@@ -21,14 +20,8 @@ MODEL_LINES = """  mlstack:models:
 """
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 def new_stack(project: Path, *args: str) -> tuple[int, list[str]]:

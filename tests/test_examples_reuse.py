@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from mlstack.offline import record
-from tests.harness import PROJECT_DIR
-from tests.package_host import (
+from tests.support.harness import PROJECT_DIR
+from tests.support.package_host import (
     PLUGIN_DIR,
     RecordingMonitor,
     construct,

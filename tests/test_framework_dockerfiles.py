@@ -15,7 +15,7 @@ from mlstack.components.image.context import MODEL_REQUIREMENTS, REQUIREMENTS, p
 from mlstack.components.image.render import requirements_for
 from mlstack.components.settings import Framework, ServedModel, load_settings
 from mlstack.components.settings.image import ImageSettings
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 from tests.test_image import HADOLINT, instructions
 
 MODELS = {

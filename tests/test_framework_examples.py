@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 EXAMPLES = PROJECT_DIR / "examples"
 
@@ -55,6 +55,7 @@ def stable_mlmodel(model_dir: Path) -> dict[str, Any]:
     return mlmodel
 
 
+@pytest.mark.slow
 def test_the_mlflow_model_regenerates_all_but_what_mlflow_stamps(tmp_path: Path) -> None:
     train("mlflow", tmp_path)
     committed, fresh = EXAMPLES / "mlflow" / "iris", tmp_path / "iris"

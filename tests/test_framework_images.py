@@ -27,8 +27,8 @@ from packaging.utils import canonicalize_name
 from sklearn.datasets import load_iris
 
 from mlstack.offline import Recording
-from tests.harness import PROJECT_DIR, run_stack
-from tests.images import BuildFailedError, BuiltImage, build_image
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.images import BuildFailedError, BuiltImage, build_image
 from tests.test_image_engine import (
     SYSTEM_CA_BUNDLE,
     http,

@@ -24,7 +24,7 @@ from sklearn.datasets import load_iris
 
 from mlstack.model_server.config import Framework, load_config
 from mlstack.model_server.models import LoadedModel, ModelLoadError, load_model
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 EXAMPLES = PROJECT_DIR / "examples"
 X, Y = load_iris(return_X_y=True)

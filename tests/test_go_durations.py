@@ -4,7 +4,7 @@ back, so a second `pulumi up` sees no change.
 The provider records durations with shortDur (terraform-provider-docker v4.5.0
 internal/provider/resource_docker_service_structures.go): Go's time.Duration.String with a
 trailing "0s" after minutes and "0m" after hours cut ("5m", "1m5s", "6m24s", "1h"); and
-failure ratios with strconv.FormatFloat(v, 'f', 1, 64) ("0.0"). tests/provider_read.py ports
+failure ratios with strconv.FormatFloat(v, 'f', 1, 64) ("0.0"). tests/support/provider_read.py ports
 both; these tests check the port against Go's own examples and then everything mlstack sends.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from mlstack.components.go_duration import parse_go_duration
 from mlstack.components.swarm.specs.task import ratio
 from mlstack.components.swarm.specs.timing import seconds
-from mlstack.swarm_provider_rules import parse_go_duration
-from tests.provider_read import format_ratio, go_duration_string, short_dur
-from tests.stack_variants import all_recordings
+from tests.support.provider_read import format_ratio, go_duration_string, short_dur
+from tests.support.stack_variants import all_recordings
 
 SECOND = 10**9
 MINUTE = 60 * SECOND

@@ -34,8 +34,8 @@ from mlstack.model_server.models import (
     provider_report,
 )
 from mlstack.offline import RecordedResource, Recording
-from tests.harness import PROJECT_DIR, run_stack, settings_error
-from tests.kubernetes_objects import VARIANTS
+from tests.support.harness import PROJECT_DIR, recorded_in, run_stack, settings_error
+from tests.support.kubernetes_objects import VARIANTS
 from tests.test_image import HADOLINT, pins
 
 IMAGE_TYPE = "docker:index/image:Image"
@@ -51,7 +51,7 @@ def gpu_recording() -> Recording:
 
 
 def context_file(image: RecordedResource, name: str) -> str:
-    return (PROJECT_DIR / image.inputs["build"]["context"] / name).read_text()
+    return (recorded_in(image) / image.inputs["build"]["context"] / name).read_text()
 
 
 def images_by_model(recording: Recording) -> dict[str, RecordedResource]:
@@ -120,6 +120,7 @@ def test_the_same_model_on_a_cpu_size_gets_the_cpu_build() -> None:
 
 # mlflow.txt holds fallbacks, not a lock: an MLflow image resolves the model's own requirements
 # (components/mlflow_model.py; tests/test_framework_images.py builds one).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "framework_file",
     sorted(p.name for p in REQUIREMENTS.iterdir() if p.name not in ("server.txt", "mlflow.txt")),

@@ -40,7 +40,7 @@ from mlstack.components.image.render import (
 )
 from mlstack.components.settings import Framework, ImageSettings, SettingsError, load_settings
 from mlstack.offline import RecordedResource, Recording, Secret, reveal
-from tests.harness import PROJECT_DIR, only, run_stack
+from tests.support.harness import PROJECT_DIR, only, recorded_in, run_stack
 
 IMAGE_TYPE = "docker:index/image:Image"
 IRIS = {
@@ -480,7 +480,7 @@ def test_prod_pushes_with_the_password_as_a_secret() -> None:
 def test_staging_renders_one_template_per_framework() -> None:
     recording = run_stack("staging")
     contexts = {
-        Path(r.inputs["build"]["context"]).name: PROJECT_DIR / r.inputs["build"]["context"]
+        Path(r.inputs["build"]["context"]).name: recorded_in(r) / r.inputs["build"]["context"]
         for r in recording.of_type(IMAGE_TYPE)
     }
     assert set(contexts) == {"iris", "iris-onnx"}

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import PROJECT_DIR, STACKS, run_stack
+from tests.support.harness import PROJECT_DIR, STACKS, run_stack
 
 IMAGE_TYPE = "docker:index/image:Image"
 
@@ -140,6 +140,7 @@ def provider_context_digest(project: Path, context: str, dockerfile: str) -> str
     return hashlib.sha256(bytes(accumulated)).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stack", STACKS)
 def test_two_checkouts_declare_the_same_stack(clones: tuple[Path, Path], stack: str) -> None:
     first, second = (recorded(project, stack) for project in clones)

@@ -1,10 +1,9 @@
 """The model image on the real Docker engine, built exactly as the stacks declare it.
 
 dev (sklearn) and staging's iris-onnx are recorded offline, then built from the recorded inputs
-(tests/images.py) on the offline-made base image, with this machine's CA bundle so pip inside
-the build trusts the TLS-intercepting proxy. Containers run with the small size's limits, a
-read-only root filesystem and a tmpfs /tmp, as the orchestrators run them.
-"""
+(tests/support/images.py) on the offline-made base image, with this machine's CA bundle so pip
+inside the build trusts the TLS-intercepting proxy. Containers run with the small size's limits, a
+read-only root filesystem and a tmpfs /tmp, as the orchestrators run them."""
 
 from __future__ import annotations
 
@@ -36,8 +35,8 @@ from mlstack.components.settings import load_settings
 from mlstack.components.settings.quantities import byte_count, nano_cpus
 from mlstack.offline import Recording
 from mlstack.stackfile import read_stack_config
-from tests.harness import PROJECT_DIR, run_stack
-from tests.images import (
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.images import (
     BuiltImage,
     build_image,
     buildkit_build,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 EXAMPLE = PROJECT_DIR / "examples" / "iris"
 

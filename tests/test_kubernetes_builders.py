@@ -6,7 +6,15 @@ import itertools
 
 import pytest
 
-from mlstack.components.kubernetes.specs import autoscaling, cluster, disruption, network, workload
+from mlstack.components.kubernetes.specs import (
+    autoscaling,
+    disruption,
+    headroom,
+    namespace,
+    network,
+    priority,
+    workload,
+)
 from mlstack.components.kubernetes.specs import cluster_autoscaler as ca
 from mlstack.components.security import (
     RUNTIME_GID,
@@ -19,7 +27,7 @@ from mlstack.components.settings import KubernetesSettings
 from mlstack.components.settings.invariants import check_size
 from mlstack.components.settings.kubernetes import ClusterAutoscalerSettings, PriorityClassSettings
 from mlstack.components.settings.quantities import duration_seconds
-from tests.kubernetes_objects import served_model, size
+from tests.support.kubernetes_objects import allowed_disruptions, served_model, size
 
 SETTINGS = KubernetesSettings()
 LABELS = {
@@ -338,7 +346,7 @@ def test_the_pdb_always_allows_a_disruption_whatever_the_replica_count(minimum: 
     assert budget >= 1
     assert budget <= max(1, minimum // 4)  # never more than a quarter of the HPA minimum
     for healthy in range(1, minimum * 3 + 1):
-        assert disruption.allowed_disruptions(budget, healthy) >= 1
+        assert allowed_disruptions(budget, healthy) >= 1
 
 
 def test_the_pdb_selects_the_pods_and_evicts_unhealthy_ones() -> None:
@@ -352,6 +360,18 @@ def test_the_pdb_selects_the_pods_and_evicts_unhealthy_ones() -> None:
 
 
 # --- network policies ---------------------------------------------------------------------------
+
+
+def test_the_service_reaches_the_selected_pods_named_http_port_in_cluster() -> None:
+    spec = network.serving_service_spec(SELECTOR)
+    assert spec.type == "ClusterIP"
+    assert spec.selector == SELECTOR
+    [port] = spec.ports
+    assert (port.name, port.port, port.target_port) == ("http", workload.SERVICE_PORT, "http")
+    assert (port.protocol, port.app_protocol) == ("TCP", "http")
+    pod = deployment_spec().template.spec
+    [container] = pod.containers
+    assert [p.name for p in container.ports] == [port.target_port]  # the name resolves
 
 
 def test_model_pods_accept_traffic_on_the_serving_port_only() -> None:
@@ -370,27 +390,27 @@ def test_model_pods_accept_traffic_on_the_serving_port_only() -> None:
 
 
 def test_the_namespace_enforces_the_restricted_pod_security_standard() -> None:
-    labels = cluster.namespace_labels()
+    labels = namespace.namespace_labels()
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     assert labels["pod-security.kubernetes.io/audit"] == "restricted"
 
 
 def test_serving_pods_outrank_the_headroom_which_still_triggers_scale_ups() -> None:
-    serving = cluster.serving_priority_class(PriorityClassSettings())
-    headroom = cluster.headroom_priority_class()
+    serving = priority.serving_priority_class(PriorityClassSettings())
+    headroom = priority.headroom_priority_class()
     assert serving.value > 0 > headroom.value
-    assert headroom.value >= cluster.EXPENDABLE_PODS_PRIORITY_CUTOFF  # not expendable
+    assert headroom.value >= priority.EXPENDABLE_PODS_PRIORITY_CUTOFF  # not expendable
     assert headroom.preemption_policy == "Never"
     assert serving.preemption_policy == "PreemptLowerPriority"
     too_low = PriorityClassSettings.model_construct(name="x", value=-10)
     with pytest.raises(ValueError, match="must exceed"):
-        cluster.serving_priority_class(too_low)
-    assert cluster.headroom_priority_class_name(PriorityClassSettings(name="ml")) == "ml-headroom"
+        priority.serving_priority_class(too_low)
+    assert priority.headroom_priority_class_name(PriorityClassSettings(name="ml")) == "ml-headroom"
 
 
 def test_headroom_placeholders_reserve_the_stack_sizes_capacity() -> None:
-    spec = cluster.headroom_deployment_spec(size("large"), SETTINGS, "prod", "ml-headroom")
+    spec = headroom.headroom_deployment_spec(size("large"), SETTINGS, "prod", "ml-headroom")
     assert spec.replicas == 2
     pod = spec.template.spec
     assert pod.priority_class_name == "ml-headroom"
@@ -406,12 +426,12 @@ def test_headroom_placeholders_reserve_the_stack_sizes_capacity() -> None:
 
 def test_gpu_headroom_reserves_gpus_on_gpu_nodes() -> None:
     gpu = size("gpu", clusterAutoscaling={"headroom": {"replicas": 1}})
-    pod = cluster.headroom_deployment_spec(gpu, SETTINGS, "prod", "ml-headroom").template.spec
+    pod = headroom.headroom_deployment_spec(gpu, SETTINGS, "prod", "ml-headroom").template.spec
     assert pod.containers[0].resources.requests["nvidia.com/gpu"] == "1"
     assert pod.node_selector["nvidia.com/gpu.present"] == "true"
     assert pod.tolerations[0].key == "nvidia.com/gpu"
     with pytest.raises(ValueError, match="no headroom"):
-        cluster.headroom_deployment_spec(size("small"), SETTINGS, "dev", "ml-headroom")
+        headroom.headroom_deployment_spec(size("small"), SETTINGS, "dev", "ml-headroom")
 
 
 # --- the cluster-autoscaler ---------------------------------------------------------------------
@@ -432,7 +452,7 @@ def test_the_autoscaler_flags_come_from_the_stack_size() -> None:
     assert duration_seconds(flags["--scale-down-unneeded-time"]) == 900
     assert flags["--balance-similar-node-groups"] == "true"
     assert flags["--skip-nodes-with-local-storage"] == "false"
-    assert int(flags["--expendable-pods-priority-cutoff"]) <= cluster.HEADROOM_PRIORITY
+    assert int(flags["--expendable-pods-priority-cutoff"]) <= priority.HEADROOM_PRIORITY
 
 
 def test_the_autoscaler_refuses_a_missing_node_group_or_inverted_bounds() -> None:

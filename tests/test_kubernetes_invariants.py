@@ -2,7 +2,7 @@
 
 Each rule runs over the stack files as they are and over variants that switch on GPUs, the
 cluster-autoscaler, a memory HPA with a custom metric, a recommending-only VPA, registry
-credentials and secrets (tests/kubernetes_objects.py).
+credentials and secrets (tests/support/kubernetes_objects.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ from typing import Any
 
 import pytest
 
-from mlstack.components.kubernetes.specs.disruption import allowed_disruptions
 from mlstack.components.security import SECRET_FILE_MODE, SECRETS_DIR
 from mlstack.offline import Recording, Secret, mask
-from tests.kubernetes_objects import VARIANTS, by_name, manifests, run_variant
+from tests.support.kubernetes_objects import (
+    VARIANTS,
+    allowed_disruptions,
+    by_name,
+    manifests,
+    run_variant,
+)
 
 PROBED = "model-server"  # the serving container; headroom and the autoscaler have no HTTP API
 

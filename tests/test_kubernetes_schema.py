@@ -19,7 +19,7 @@ from mlstack.checks import (
     newest_kubernetes_version,
 )
 from mlstack.offline import RecordedResource, Recording, Secret
-from tests.kubernetes_objects import VARIANTS, manifests, run_variant
+from tests.support.kubernetes_objects import VARIANTS, manifests, run_variant
 
 EXPECTED_KINDS = {
     "Namespace",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mlstack.components.settings import KubernetesSettings, SettingsError, load_settings
-from tests.harness import PROJECT_DIR, settings_error
+from tests.support.harness import PROJECT_DIR, settings_error
 
 # Kubernetes stacks push their images (the nodes pull them from the registry).
 PUSHED = {"registry": "registry.example.com/ml", "push": True}

@@ -11,7 +11,7 @@ import yaml
 
 from mlstack.components.mlflow_model import image_requirements, model_files, read_mlflow_model
 from mlstack.components.settings import SettingsError, load_settings
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 EXAMPLE = PROJECT_DIR / "examples/mlflow/iris"
 SERVER_LOCK = (PROJECT_DIR / "model_server/requirements/server.txt").read_text()

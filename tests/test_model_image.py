@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import run_stack, settings_error
+from tests.support.harness import run_stack, settings_error
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 TRITON = f"nvcr.io/nvidia/tritonserver:25.01-py3@{DIGEST}"

@@ -32,9 +32,9 @@ from mlstack.model_server.tensors import (
     encode_binary,
 )
 from mlstack.model_server.validation import BadRequestError, parse_instances
-from tests.harness import PROJECT_DIR
-from tests.inprocess import make_app, serving
-from tests.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
+from tests.support.harness import PROJECT_DIR
+from tests.support.inprocess import make_app, serving
+from tests.support.server_support import LOG_LINE, ROW, http, read_one, read_response, status_of
 
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
@@ -375,6 +375,7 @@ def test_a_failed_load_stops_the_worker_with_exit_code_3() -> None:
     assert isinstance(app.state.failure, ModelLoadError)
 
 
+@pytest.mark.slow
 def test_large_batches_predict_off_the_event_loop_so_probes_answer() -> None:
     real = load_model(Framework.SKLEARN, IRIS_JOBLIB)
     started = threading.Event()

@@ -14,8 +14,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.inprocess import make_app, serving
-from tests.server_support import IRIS_ONNX, http
+from tests.support.inprocess import make_app, serving
+from tests.support.server_support import IRIS_ONNX, http
 
 SAMPLE = np.asarray([[6.5, 3.2, 5.1, 2.0], [6.7, 3.1, 5.6, 2.4], [5.0, 3.4, 1.6, 0.4]])
 EXPECTED = [2, 2, 0]

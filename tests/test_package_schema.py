@@ -1,5 +1,5 @@
-"""tests/package_schema.py finds each kind of defect: a valid package schema passes, and each
-mutation of it (one defect) is reported with the path and reason."""
+"""tests/support/package_schema.py finds each kind of defect: a valid package schema passes, and
+each mutation of it (one defect) is reported with the path and reason."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.package_schema import package_schema_problems
+from tests.support.package_schema import package_schema_problems
 
 STACK = "resources/acme:index:Serving"
 MODEL = "types/acme:index:ModelArgs"

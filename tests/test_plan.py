@@ -4,7 +4,6 @@ and the command (offline: a capacity file written here, the real stack files' re
 from __future__ import annotations
 
 import math
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from mlstack.plan.capacity import Capacity, CurvePoint
 from mlstack.plan.cluster import Cluster, SimPod
 from mlstack.plan.inputs import ClusterInput, Resources
 from mlstack.plan.profiles import ProfileError, parse
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR, run_stack
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -242,10 +241,9 @@ def test_a_disruption_budget_keeps_a_node() -> None:
 @pytest.fixture(scope="module")
 def staging() -> inputs.StackInput:
     from mlstack.plan.command import stack_settings
-    from mlstack.project import record_stack
 
     settings = stack_settings(PROJECT_DIR, "staging")
-    return inputs.read(record_stack(PROJECT_DIR, "staging"), settings)
+    return inputs.read(run_stack("staging"), settings)
 
 
 def test_the_plan_reads_what_the_stack_declares(staging: inputs.StackInput) -> None:
@@ -302,14 +300,6 @@ def test_the_report_and_exit_code_say_when_the_maximum_is_too_low(
 # ---- the command ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    ignored = ("venv", ".git", ".mlstack", "__pycache__", ".mypy_cache", ".ruff_cache")
-    shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns(*ignored, ".pytest_cache"))
-    return copy
-
-
 def test_plan_without_a_measurement_names_the_command(project: Path) -> None:
     (project / "stacks" / "capacity.yaml").unlink(missing_ok=True)
     result = CliRunner().invoke(app, ["plan", "staging", "--load", "step:from=1,to=2",
@@ -359,6 +349,7 @@ def test_plan_writes_a_report_a_plot_and_exits_1_when_the_target_fails(project: 
 # ---- the plan in the pull-request diff -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
     tmp_path: Path,
 ) -> None:
@@ -366,7 +357,7 @@ def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
 
     from mlstack.plan.measure import recorded_context
     from mlstack.project import record_stack
-    from tests.cli_support import git, git_project, invoke
+    from tests.support.cli_support import git, git_project, invoke
 
     repo = git_project(tmp_path / "repo")
     recording = record_stack(repo, "staging")

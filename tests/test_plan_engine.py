@@ -1,13 +1,13 @@
 """The plan checked against reality: two replicas behind the Swarm proxy on the local engine.
 
 The dev stack, with its CPU limit lowered to 100m (OVERRIDES, below), is created on the engine
-exactly as recorded (tests.swarm_engine, which serializes on the dev-stack lock). With its model
-service scaled to one replica, that replica's capacity is measured through the proxy's published
-port as `mlstack plan --measure` measures a container
-(mlstack.plan.measure.sweep_curve: open-loop steps of rising offered load). The planner then
-simulates the dev stack as declared (its recorded Swarm service: two replicas) at two constant
-offered rates, half the planned two-replica capacity at the p99 target and 1.5 times the planned
-two-replica saturation, and the same rates are offered to the two replicas with the same client.
+exactly as recorded (tests.support.swarm_engine, which serializes on the dev-stack lock). With its
+model service scaled to one replica, that replica's capacity is measured through the proxy's
+published port as `mlstack plan --measure` measures a container (mlstack.plan.measure.sweep_curve:
+open-loop steps of rising offered load). The planner then simulates the dev stack as declared (its
+recorded Swarm service: two replicas) at two constant offered rates, half the planned two-replica
+capacity at the p99 target and 1.5 times the planned two-replica saturation, and the same rates are
+offered to the two replicas with the same client.
 
 Stated margins (a shared 2-core machine): below capacity the measured throughput is within 10%
 of the planned one (all of the offered load) and the measured p99 within twice the target (the
@@ -39,10 +39,10 @@ from mlstack.plan.capacity import Capacity
 from mlstack.plan.command import stack_settings
 from mlstack.plan.measure import Sweep, sample_request, sweep_curve
 from mlstack.plan.profiles import parse
-from mlstack.swarm_spec import plan as swarm_plan
-from tests.harness import PROJECT_DIR, run_stack
-from tests.images import IMAGE_TYPE, build_image
-from tests.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.images import IMAGE_TYPE, build_image
+from tests.support.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.swarm_spec import plan as swarm_plan
 
 pytestmark = pytest.mark.engine
 

@@ -3,7 +3,6 @@ names every URN as the engine would (parent chain), so `diff` can act on them.""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from mlstack import snapshot
 from mlstack.offline import RecordedAlias, RecordedOptions, record
 from mlstack.render import render
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import recorded_in, run_stack
 
 PROGRAM = """\
 import pulumi
@@ -53,9 +52,8 @@ NETWORK = "urn:pulumi:t::probe::probe:index:Group$docker:index/network:Network::
 SERVICE = "urn:pulumi:t::probe::probe:index:Group$docker:index/service:Service::group-service"
 
 
-@pytest.fixture(autouse=True)
-def isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "path", sys.path.copy())
+# The CLI (and the program it records) puts project directories on sys.path.
+pytestmark = pytest.mark.usefixtures("isolated_sys_path")
 
 
 @pytest.fixture
@@ -105,13 +103,14 @@ def test_snapshot_masks_secrets_like_the_files() -> None:
             "mlstack:registryPassword": "s3cr3t-registry-password",
         },
     )
-    text = snapshot.to_json(render(recording, PROJECT_DIR).snapshot)
+    text = snapshot.to_json(render(recording, recorded_in(recording)).snapshot)
     assert "s3cr3t" not in text
     assert "[secret]" in text
 
 
 def test_snapshot_records_the_provider_and_the_dockerfile_of_an_image() -> None:
-    taken = render(run_stack("staging"), PROJECT_DIR).snapshot
+    recording = run_stack("staging")
+    taken = render(recording, recorded_in(recording)).snapshot
     deployment = next(r for r in taken.resources if r.name == "mlstack-iris-deployment")
     assert deployment.provider is not None
     assert deployment.provider.endswith("$pulumi:providers:kubernetes::mlstack-kubernetes-provider")

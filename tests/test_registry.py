@@ -22,7 +22,7 @@ from mlstack.components.registry import (
     image_repository,
 )
 from mlstack.offline import RecordedResource, Recording, reveal
-from tests.harness import run_stack, settings_error
+from tests.support.harness import run_stack, settings_error
 
 IMAGE_TYPE = "docker:index/image:Image"
 SERVICE_TYPE = "docker:index/service:Service"

@@ -1,15 +1,14 @@
 """Pushing to a registry that demands a login, and pulling from it, with what the stacks declare.
 
-The dev (Swarm) and staging (Kubernetes) stacks are recorded with `image.push`, a registry on a
-real local registry (tests/registry.py), `image.registryUsername` and the password as a Pulumi
-secret. Then, on the real engine: the model image is built from the recorded inputs and pushed
-with the recorded registry credentials (a wrong password is refused, so the login is really
-checked); it is removed locally and pulled back by digest (`repo@sha256:...`, the reference
-ModelImage outputs when it pushes) with the credentials of the Kubernetes pull secret; and a
-Swarm service created from the recorded spec, with the recorded service auth, has its node pull
-that digest and run it. What the pulumi-docker provider does itself (push during `pulumi up`,
-report repoDigest) cannot run here (no Pulumi engine); everything it is handed is exercised.
-"""
+The dev (Swarm) and staging (Kubernetes) stacks are recorded with `image.push`, a registry on a real
+local registry (tests/support/registry.py), `image.registryUsername` and the password as a Pulumi
+secret. Then, on the real engine: the model image is built from the recorded inputs and pushed with
+the recorded registry credentials (a wrong password is refused, so the login is really checked); it
+is removed locally and pulled back by digest (`repo@sha256:...`, the reference ModelImage outputs
+when it pushes) with the credentials of the Kubernetes pull secret; and a Swarm service created from
+the recorded spec, with the recorded service auth, has its node pull that digest and run it. What
+the pulumi-docker provider does itself (push during `pulumi up`, report repoDigest) cannot run here
+(no Pulumi engine); everything it is handed is exercised."""
 
 from __future__ import annotations
 
@@ -26,11 +25,11 @@ import docker
 import pytest
 
 from mlstack.offline import RecordedResource, Recording, reveal
-from mlstack.swarm_spec import plan
-from tests.harness import run_stack
-from tests.images import IMAGE_TYPE, build_image
-from tests.registry import Registry, start_registry
-from tests.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.harness import run_stack
+from tests.support.images import IMAGE_TYPE, build_image
+from tests.support.registry import Registry, start_registry
+from tests.support.swarm_engine import SwarmDeployment, converged, wait_for
+from tests.support.swarm_spec import plan
 
 pytestmark = pytest.mark.engine
 
@@ -210,7 +209,7 @@ def test_the_registry_query_pins_the_tag_to_the_pushed_digest_and_platform(
 ) -> None:
     """What the provider's create does before it sends a service (QueryRegistry): the registry is
     asked for the image's digest and platforms with the service's credentials, and both are
-    pinned in the spec (tests/swarm_engine.py SwarmDeployment.registry_query)."""
+    pinned in the spec (tests/support/swarm_engine.py SwarmDeployment.registry_query)."""
     swarm_plan = plan(pushed.recording)
     tag = pushed.image.inputs["imageName"]
     tagged = swarm_plan.service(MODEL_SERVICE).with_image(tag)

@@ -18,7 +18,7 @@ from mlstack.components.replacements import (
     path_segments,
     replace_rule,
 )
-from tests.stack_variants import all_recordings
+from tests.support.stack_variants import all_recordings
 
 SERVICE = "docker:index/service:Service"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

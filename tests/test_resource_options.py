@@ -15,8 +15,8 @@ import pytest
 from mlstack.components.replacements import REPLACE_RULES, replace_rule
 from mlstack.components.swarm.specs.secrets import secret_name
 from mlstack.offline import RecordedResource
-from tests.harness import run_stack
-from tests.stack_variants import SECRETS, all_recordings
+from tests.support.harness import run_stack
+from tests.support.stack_variants import SECRETS, all_recordings
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"

@@ -11,7 +11,7 @@ import pytest
 
 from mlstack.components.errors import ResourceError
 from mlstack.offline import ProgramError, Recording, Secret, record
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 HEADER = """\
 from pathlib import Path

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import copy_project
-from tests.harness import PROJECT_DIR
+from tests.support.cli_support import copy_project
+from tests.support.harness import PROJECT_DIR
 
 PROJECT_FOLDERS = ("components", "stacks", "model_server")
 # Every Python file of the repository that imports project code.

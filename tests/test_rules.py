@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlstack.checks.rules import check, rules
-from tests.rule_fixtures import kubernetes_objects, recording, swarm_objects
+from tests.support.rule_fixtures import kubernetes_objects, recording, swarm_objects
 
 Objects = dict[str, dict[str, Any]]
 Mutation = Callable[[Objects, Objects], None]

@@ -1,6 +1,6 @@
 """Secrets advice is safe and the same everywhere: every `pulumi config set --secret` mlstack
-shows (CLI hints, generated stack-file headers, README) names the stack and leaves the value to
-stdin; one statement says Pulumi stores secrets encrypted in the stack file."""
+shows (CLI hints, generated stack-file headers, README and docs/) names the stack and leaves the
+value to stdin; one statement says Pulumi stores secrets encrypted in the stack file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import shlex
 
 from mlstack.components.settings.secret_advice import ENCRYPTED_NOTE, set_secret_command
-from tests.harness import PROJECT_DIR, STACKS
+from tests.support.harness import PROJECT_DIR, STACKS
 
 COMMAND = re.compile(r"pulumi config set --secret[^`\n)]*")
 
@@ -30,16 +30,25 @@ def test_the_one_command_form() -> None:
     )
 
 
-def test_readme_and_stack_file_headers_say_the_same() -> None:
-    texts = {"README.md": (PROJECT_DIR / "README.md").read_text()}
-    for stack in STACKS:
-        texts[f"Pulumi.{stack}.yaml"] = (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()
-    for name, text in texts.items():
+def test_docs_and_stack_file_headers_say_the_same() -> None:
+    docs = {
+        str(path.relative_to(PROJECT_DIR)): path.read_text()
+        for path in [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md"))]
+    }
+    headers = {
+        f"Pulumi.{stack}.yaml": (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()
+        for stack in STACKS
+    }
+    shown = set()
+    for name, text in {**docs, **headers}.items():
         found = COMMAND.findall(text.replace("\n   ", " ").replace("\n", " \n"))
-        assert found, name
+        assert found or name in docs, name
         for command in found:
+            shown.add(name)
             if "mlstack:" in command:
                 _check(command)
-        if name != "README.md":
+        if name in headers:
             assert f"# {ENCRYPTED_NOTE}." in text
-    assert "Pulumi stores secrets encrypted in the stack file" in texts["README.md"]
+    # The pages that teach secrets show the command; the one statement lives with them.
+    assert {"docs/configuration.md", "docs/cli.md"} <= shown
+    assert "Pulumi stores secrets encrypted in the stack file" in docs["docs/configuration.md"]

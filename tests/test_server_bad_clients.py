@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_support import (
+from tests.support.server_support import (
     IRIS_ONNX,
     LOG_LINE,
     ROW,
@@ -26,7 +26,7 @@ from tests.server_support import (
     read_response,
     status_of,
 )
-from tests.trick_model import TrickModel
+from tests.support.trick_model import TrickModel
 
 TIMEOUT = 2  # HEADER_TIMEOUT, BODY_TIMEOUT and KEEPALIVE_TIMEOUT of the server under attack
 MAX_CONNECTIONS = 30
@@ -97,6 +97,7 @@ def test_a_huge_request_line_is_refused_with_414(server: Server) -> None:
     assert sent < 10 << 20
 
 
+@pytest.mark.slow
 def test_idle_partial_and_slow_connections_are_closed_and_not_counted(server: Server) -> None:
     requests_before = server.metric("mlstack_requests_total")
     latency_before = server.metric("mlstack_request_duration_seconds_count")

@@ -1,6 +1,6 @@
 """The real server process from start to exit: several workers, signals, draining, restarts,
 and the exit codes of what stops it (model_server.exitcodes). Slow requests come from
-tests/trick_model.py, whose first feature is seconds to sleep."""
+tests/support/trick_model.py, whose first feature is seconds to sleep."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from pathlib import Path
 import joblib
 import pytest
 
-from tests.server_support import IRIS_JOBLIB, LOG_LINE, ROW, Server, http
-from tests.trick_model import ExitOnLoad, TrickModel
+from tests.support.server_support import IRIS_JOBLIB, LOG_LINE, ROW, Server, http
+from tests.support.trick_model import ExitOnLoad, TrickModel
+
+# Slow: each test starts real server processes and waits out their timeouts and backoffs.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

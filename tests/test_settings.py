@@ -19,7 +19,7 @@ from mlstack.components.settings.quantities import (
     duration_seconds,
     nano_cpus,
 )
-from tests.harness import PROJECT_DIR, settings_error
+from tests.support.harness import PROJECT_DIR, settings_error
 
 # Kubernetes stacks push their images (the nodes pull them from the registry).
 PUSHED = {"registry": "registry.example.com/ml", "push": True}
@@ -101,6 +101,10 @@ def test_quantities_convert_exactly() -> None:
     assert byte_count("512Mi") == 512 * 2**20
     assert byte_count("1G") == 10**9
     assert duration_seconds("1h30m") == 5400
+    assert duration_seconds("1.5h") == 5400  # as Go's time.ParseDuration reads it
+    for bad in ("-1m", "500ms", "10", " 10m", ""):
+        with pytest.raises(ValueError, match="duration such as 30s"):
+            duration_seconds(bad)
     for bad in ("1.0005", "-1", "0", "one", ""):
         with pytest.raises(ValueError, match="CPU quantity"):
             cpu_millis(bad)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mlstack.offline import Recording, Secret, mask
-from tests.harness import STACKS, run_stack
+from tests.support.harness import STACKS, run_stack
 
 KUBERNETES_TYPES = {"kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"}
 SWARM_TYPES = {"docker:index/service:Service", "docker:index/network:Network"}

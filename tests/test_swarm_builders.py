@@ -23,9 +23,10 @@ from mlstack.components.swarm.specs import proxy, secrets, service, task, timing
 from mlstack.components.swarm.specs.network import (
     VXLAN_OPTION,
     overlay_network_args,
+    overlay_network_name,
     overlay_vxlan_id,
 )
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 IRIS = {
     "name": "iris",
@@ -258,31 +259,58 @@ def test_networks_are_attached_by_id_without_the_deprecated_name() -> None:
 
 
 def test_the_overlay_network_is_attachable_and_optionally_encrypted() -> None:
-    plain = overlay_network_args(stack().swarm, "dev", {"x": "y"})
-    vxlan = overlay_vxlan_id(stack().swarm, "dev")
-    assert (plain.name, plain.driver, plain.attachable, plain.options) == (
-        "mlstack-dev",
+    labels = {"x": "y"}
+    plain = overlay_network_args(stack().swarm, "dev", labels)
+    vxlan = overlay_vxlan_id(stack().swarm, "dev", labels)
+    assert re.fullmatch(r"mlstack-dev-[0-9a-f]{8}", str(plain.name)), plain.name
+    assert (plain.driver, plain.attachable, plain.options) == (
         "overlay",
         True,
         {VXLAN_OPTION: str(vxlan)},
     )
-    encrypted = overlay_network_args(
-        stack(swarm={**DEV_SWARM, "network": {"encrypted": True}}).swarm, "dev", {}
+    encrypted_swarm = stack(swarm={**DEV_SWARM, "network": {"encrypted": True}}).swarm
+    encrypted = overlay_network_args(encrypted_swarm, "dev", labels)
+    assert encrypted.options == {
+        VXLAN_OPTION: str(overlay_vxlan_id(encrypted_swarm, "dev", labels)),
+        "encrypted": "true",
+    }
+
+
+def test_a_changed_network_gets_a_new_name_and_vxlan_id_so_it_can_live_beside_the_old_one() -> None:
+    """Every network argument forces a replacement, created before the old network is deleted
+    (services still use the old one until they move): the two exist together for a moment, so
+    they must differ in name and, unless one is set, in VXLAN ID."""
+    labels = {"x": "y"}
+    swarm = stack().swarm
+    variants = {
+        "as is": (swarm, labels),
+        "encrypted": (stack(swarm={**DEV_SWARM, "network": {"encrypted": True}}).swarm, labels),
+        "vxlanId": (stack(swarm={**DEV_SWARM, "network": {"vxlanId": 5000}}).swarm, labels),
+        "labels": (swarm, {"x": "z"}),
+    }
+    names = {overlay_network_name(sw, "dev", lab) for sw, lab in variants.values()}
+    assert len(names) == len(variants)
+    derived = {
+        overlay_vxlan_id(sw, "dev", lab) for k, (sw, lab) in variants.items() if k != "vxlanId"
+    }
+    assert len(derived) == len(variants) - 1
+    # ... and the same settings always give the same name: no replacement on the next `up`.
+    assert overlay_network_name(swarm, "dev", dict(labels)) == overlay_network_name(
+        stack().swarm, "dev", labels
     )
-    assert encrypted.options == {VXLAN_OPTION: str(vxlan), "encrypted": "true"}
 
 
 def test_the_vxlan_id_is_derived_from_the_network_name_unless_set() -> None:
     """The engine records the overlay's VXLAN ID among its options; mlstack sends it, so the
     provider reads back exactly what it sent (tests/test_swarm_readback.py)."""
     swarm = stack().swarm
-    dev, prod = overlay_vxlan_id(swarm, "dev"), overlay_vxlan_id(swarm, "prod")
-    assert dev == overlay_vxlan_id(swarm, "dev")  # stable across runs and clones
+    dev, prod = overlay_vxlan_id(swarm, "dev", {}), overlay_vxlan_id(swarm, "prod", {})
+    assert dev == overlay_vxlan_id(swarm, "dev", {})  # stable across runs and clones
     assert dev != prod
     assert min(dev, prod) >= 2**20
     assert max(dev, prod) <= 2**24 - 1
     pinned = stack(swarm={**DEV_SWARM, "network": {"vxlanId": 5000}}).swarm
-    assert overlay_vxlan_id(pinned, "dev") == 5000
+    assert overlay_vxlan_id(pinned, "dev", {}) == 5000
 
 
 @pytest.mark.parametrize(

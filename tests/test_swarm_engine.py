@@ -1,17 +1,17 @@
 """The dev stack on a real Docker engine in Swarm mode, exactly as the stack declares it.
 
-The dev stack is recorded offline (with the offline-made base image, this machine's CA bundle
-and an api-token secret set as `pulumi config set --secret` would), its images (model and proxy)
-are built from the recorded inputs, and its network, secret and services are created from the
-recorded pulumi-docker inputs translated by mlstack.swarm_spec. Each service runs a copy of its
-image whose own user, healthcheck and stop signal differ from the declared ones, so what the
-containers show can only come from the spec. Then: replicas converge healthy, the model answers
-real predictions on the published host port through the proxy, the running containers carry the
-declared limits, hardening, user, healthcheck, init and stop settings, a task that exits cleanly
-is not restarted under on-failure while a failing one is, a rolling update to a new image drops no
-request under steady load, an update to a broken image rolls back by itself, again without a
-failed request, and a task killed outright costs no request either. Counts are printed
-(pytest -s) and in every assertion message.
+The dev stack is recorded offline (with the offline-made base image, this machine's CA bundle and an
+api-token secret set as `pulumi config set --secret` would), its images (model and proxy) are built
+from the recorded inputs, and its network, secret and services are created from the recorded
+pulumi-docker inputs translated by tests.support.swarm_spec. Each service runs a copy of its image
+whose own user, healthcheck and stop signal differ from the declared ones, so what the containers
+show can only come from the spec. Then: replicas converge healthy, the model answers real
+predictions on the published host port through the proxy, the running containers carry the declared
+limits, hardening, user, healthcheck, init and stop settings, a task that exits cleanly is not
+restarted under on-failure while a failing one is, a rolling update to a new image drops no request
+under steady load, an update to a broken image rolls back by itself, again without a failed request,
+and a task killed outright costs no request either. Counts are printed (pytest -s) and in every
+assertion message.
 
 Measured controls (one-off runs, not in the suite) show these tests can fail: with the proxy's
 retries switched off a killed task cost 15 of 4369 requests (502s); with nginx caching DNS for
@@ -38,10 +38,9 @@ import pytest
 from sklearn.datasets import load_iris
 
 from mlstack.offline import RecordedResource, Recording
-from mlstack.swarm_spec import SwarmPlan, plan
-from tests.harness import PROJECT_DIR, run_stack
-from tests.images import IMAGE_TYPE, build_image, recorded_context, recorded_tag
-from tests.swarm_engine import (
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.images import IMAGE_TYPE, build_image, recorded_context, recorded_tag
+from tests.support.swarm_engine import (
     SwarmDeployment,
     converged,
     finished_update,
@@ -49,6 +48,7 @@ from tests.swarm_engine import (
     update_started_at,
     wait_for,
 )
+from tests.support.swarm_spec import SwarmPlan, plan
 
 pytestmark = pytest.mark.engine
 
@@ -243,7 +243,8 @@ def test_the_engine_runs_exactly_what_the_stack_declares(stack: Stack) -> None:
             assert container[key] == value, key
     (network,) = stack.plan.networks
     engine_network = api.inspect_network(stack.deployment.created_networks[network.resource])
-    assert (engine_network["Name"], engine_network["Driver"]) == ("mlstack-dev", "overlay")
+    assert (engine_network["Name"], engine_network["Driver"]) == (network.name, "overlay")
+    assert network.name.startswith("mlstack-dev-")
     assert engine_network["Attachable"] is True
     assert engine_network["Scope"] == "swarm"
     assert [s.name for s in stack.plan.secrets] == [

@@ -1,13 +1,13 @@
 """The dev stack on a three-node Swarm built on this machine, under load, as nodes come and go.
 
-tests/swarm_cluster.py builds the cluster: three dockerd nodes, each in its own network and UTS
-namespace on one bridge, all managers (Raft survives losing one), labelled zone=a, b, b; node 3
-advertises one GPU (`dockerd --node-generic-resource NVIDIA-GPU=1`). The dev stack is recorded
-as in tests/test_swarm_engine.py, with two changes a multi-node stack file would make
-(tests/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node (the
-medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
-inputs on the host's engine and loaded into every node; its network, secret and services are
-created from the recorded pulumi-docker inputs (mlstack.swarm_spec) through a manager.
+tests/support/swarm_cluster.py builds the cluster: three dockerd nodes, each in its own network and
+UTS namespace on one bridge, all managers (Raft survives losing one), labelled zone=a, b, b; node 3
+advertises one GPU (`dockerd --node-generic-resource NVIDIA-GPU=1`). The dev stack is recorded as in
+tests/test_swarm_engine.py, with two changes a multi-node stack file would make
+(tests/support/multinode_stack.py): replicas spread over `node.labels.zone` and at most one a node
+(the medium, large and gpu presets' maxReplicasPerNode). Its images are built from the recorded
+inputs on the host's engine and loaded into every node; its network, secret and services are created
+from the recorded pulumi-docker inputs (tests.support.swarm_spec) through a manager.
 
 Load goes to the proxy's published port on a node's address (never the node a test takes
 away), as a client behind a load balancer over the nodes would. Every test starts from three
@@ -17,7 +17,7 @@ ones that take a node away (drain, a node lost, the leader lost): each of those 
 once, before the next.
 
 Everything is removed when the module ends, also when a test fails; the cluster fixture first
-removes what a crashed earlier run left (tests/swarm_cluster.remove_leftovers).
+removes what a crashed earlier run left (tests/support/swarm_cluster.remove_leftovers).
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from typing import Any
 
 import docker
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from mlstack import convergence, deploy, swarm_up
 from mlstack.errors import CliError
 from mlstack.offline import RecordedResource, Recording
-from mlstack.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
-from tests.harness import PROJECT_DIR
-from tests.images import IMAGE_TYPE, build_image
-from tests.multinode_stack import (
+from tests.support.harness import PROJECT_DIR
+from tests.support.images import IMAGE_TYPE, build_image
+from tests.support.multinode_stack import (
     CONVERGE_SECONDS,
     GPU_MODEL,
     GPU_NODE,
@@ -64,7 +64,7 @@ from tests.multinode_stack import (
     stack_config,
     stack_converged,
 )
-from tests.swarm_cluster import (
+from tests.support.swarm_cluster import (
     Cluster,
     Node,
     build_cluster,
@@ -73,13 +73,14 @@ from tests.swarm_cluster import (
     missing_requirements,
     remove_leftovers,
 )
-from tests.swarm_engine import (
+from tests.support.swarm_engine import (
     TrafficResult,
     finished_update,
     traffic,
     update_started_at,
     wait_for,
 )
+from tests.support.swarm_spec import ServiceSpec, SwarmPlan, plan, translate_network
 from tests.test_swarm_engine import BODY, _image_resource, correct, variant_image
 
 pytestmark = pytest.mark.engine
@@ -262,13 +263,21 @@ FITTING = {"cpu": {"request": "250m", "limit": "1"}, "memory": {"request": "256M
 
 def gpu_service(stack: Stack, base_image: str, resources: dict[str, Any] | None) -> ServiceSpec:
     """The model as the gpu size declares it (2 replicas, at most 1 a node, one NVIDIA-GPU
-    each), with `resources` overriding the size's, under another name."""
+    each), with `resources` overriding the size's, under another name.
+
+    A GPU size needs a framework that can use the GPU, so the model is declared as its ONNX
+    export. Its image (onnxruntime-gpu with the CUDA libraries) is not built here and there is
+    no GPU to run it on; where a task is placed depends only on the reservations, so the tasks
+    run the dev stack's built CPU image."""
     config = {**stack_config(base_image), "mlstack:size": "gpu"}
+    dev = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]
+    onnx = {"framework": "onnx", "artifact": "examples/iris/iris.onnx"}
+    config["mlstack:models"] = [{**model, **onnx} for model in dev["mlstack:models"]]
     config["mlstack:overrides"] = {"resources": resources} if resources else {}
     spec = plan(record(config)).service(MODEL)
     generic = spec.task_template["Resources"]["Reservations"]["GenericResources"]
     assert generic == [{"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 1}}]
-    return stack.deployment.resolved(replace(spec, name=GPU_MODEL))
+    return stack.deployment.resolved(replace(spec, name=GPU_MODEL).with_image(stack.model_image()))
 
 
 def settled_why(stack: Stack, running: int, pending: int) -> list[str]:

@@ -1,12 +1,12 @@
 """A second `pulumi up` changes nothing: what a stack sends is what the provider reads back.
 
-The recorded network, secrets and services of a stack are created on the real engine exactly as
-the provider would create them (mlstack.swarm_spec sends what terraform-provider-docker's
-expanders send), read back through the Engine API, and turned into provider state by the
-provider's own Read functions, ported in tests/provider_read.py. Every field the stack sets must
-equal its read-back value, and every field read back that the stack leaves out must be one the
-provider computes or defaults to that value (tests/readback_diff.py): otherwise the next `pulumi
-up` would show a change, or for a replace-only field a replacement, every time.
+The recorded network, secrets and services of a stack are created on the real engine exactly as the
+provider would create them (tests.support.swarm_spec sends what terraform-provider-docker's
+expanders send), read back through the Engine API, and turned into provider state by the provider's
+own Read functions, ported in tests/support/provider_read.py. Every field the stack sets must equal
+its read-back value, and every field read back that the stack leaves out must be one the provider
+computes or defaults to that value (tests/support/readback_diff.py): otherwise the next `pulumi up`
+would show a change, or for a replace-only field a replacement, every time.
 
 Variants: the dev stack (proxy in host mode, dnsrr models, a secret) and dev with an encrypted
 network and no proxy (the model publishing its own port through ingress). The objects are not
@@ -24,17 +24,17 @@ import docker
 import pytest
 
 from mlstack.offline import Recording, reveal
-from mlstack.swarm_spec import NETWORK_TYPE, SECRET_TYPE, SERVICE_TYPE, plan
-from tests.provider_read import (
+from tests.support.provider_read import (
     NETWORK_READ_DELAY_SECONDS,
     NotReadyError,
     read_network,
     read_secret,
     read_service,
 )
-from tests.readback_diff import differences
-from tests.stack_variants import recorded
-from tests.swarm_engine import SwarmDeployment
+from tests.support.readback_diff import differences
+from tests.support.stack_variants import recorded
+from tests.support.swarm_engine import SwarmDeployment
+from tests.support.swarm_spec import NETWORK_TYPE, SECRET_TYPE, SERVICE_TYPE, plan
 
 pytestmark = pytest.mark.engine
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlstack.components.settings import SettingsError, load_settings
-from tests.harness import PROJECT_DIR, settings_error
+from tests.support.harness import PROJECT_DIR, settings_error
 
 IRIS = {
     "name": "iris",

@@ -1,14 +1,16 @@
-"""mlstack.swarm_spec: recorded pulumi-docker inputs -> Docker Engine API specs."""
+"""tests.support.swarm_spec: recorded pulumi-docker inputs -> Docker Engine API specs."""
 
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
 
 from mlstack.offline import RecordedResource, Secret
-from mlstack.swarm_spec import (
+from tests.support.harness import run_stack
+from tests.support.swarm_spec import (
     NETWORK_TYPE,
     SECRET_TYPE,
     SERVICE_TYPE,
@@ -21,7 +23,6 @@ from mlstack.swarm_spec import (
     translate_secret,
     translate_service,
 )
-from tests.harness import run_stack
 
 SECOND = 10**9
 
@@ -55,7 +56,8 @@ def test_malformed_durations_are_refused(text: str) -> None:
 def test_the_dev_stack_translates_completely() -> None:
     recorded = run_stack("dev", secret_config={"mlstack:secrets": {"iris": {"token": "abc"}}})
     swarm = plan(recorded)
-    assert [n.name for n in swarm.networks] == ["mlstack-dev"]
+    (network,) = swarm.networks
+    assert re.fullmatch(r"mlstack-dev-[0-9a-f]{8}", network.name), network.name
     assert [s.name for s in swarm.services] == ["dev-iris", "dev-proxy"]
     (secret,) = swarm.secrets
     assert secret.data == b"abc"

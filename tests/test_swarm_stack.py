@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
 from mlstack.offline import Recording, Secret, reveal
-from tests.harness import PROJECT_DIR, run_stack
+from tests.support.harness import recorded_in, run_stack
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
@@ -30,11 +31,8 @@ def test_dev_declares_the_network_the_model_service_and_the_proxy() -> None:
         warnings.simplefilter("error", DeprecationWarning)  # e.g. networks_advanced `name`
         recording = run_stack("dev")
     (network,) = recording.of_type(NETWORK)
-    assert (network.inputs["name"], network.inputs["driver"], network.inputs["attachable"]) == (
-        "mlstack-dev",
-        "overlay",
-        True,
-    )
+    assert re.fullmatch(r"mlstack-dev-[0-9a-f]{8}", network.inputs["name"])  # a settings hash
+    assert (network.inputs["driver"], network.inputs["attachable"]) == ("overlay", True)
     declared = services(recording)
     assert set(declared) == {"dev-iris", "dev-proxy"}
     for inputs in declared.values():
@@ -61,7 +59,7 @@ def test_the_proxy_image_is_declared_and_built_from_the_base_image() -> None:
     build = image.inputs["build"]
     assert build["context"] == ".mlstack/build/dev/proxy"
     assert build["dockerfile"] == ".mlstack/build/dev/proxy/Dockerfile"
-    context = PROJECT_DIR / build["context"]
+    context = recorded_in(image) / build["context"]
     assert sorted(p.name for p in context.iterdir()) == [
         "Dockerfile",
         "healthcheck.py",

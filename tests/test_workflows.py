@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cli_support import git, git_project
-from tests.harness import PROJECT_DIR
+from tests.support.cli_support import git, git_project
+from tests.support.harness import PROJECT_DIR
 
 WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -93,6 +93,7 @@ def test_the_comment_workflow_never_runs_pull_request_code() -> None:
     assert "pull.head.sha !== process.env.HEAD_SHA" in script  # the artifact is this PR's
 
 
+@pytest.mark.slow
 def test_the_diff_script_comments_on_every_stack(tmp_path: Path) -> None:
     repo = git_project(tmp_path / "repo")
     base = git(repo, "rev-parse", "HEAD")

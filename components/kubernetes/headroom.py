@@ -8,15 +8,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..settings import KubernetesSettings, Size
-from .specs.cluster import (
+from .specs.headroom import (
     headroom_deployment_annotations,
     headroom_deployment_spec,
     headroom_labels,
-    headroom_priority_class,
-    headroom_priority_class_name,
     headroom_selector,
 )
 from .specs.network import no_ingress_policy
+from .specs.priority import (
+    headroom_priority_class,
+    headroom_priority_class_name,
+)
 
 TYPE = "mlstack:kubernetes:Headroom"
 HEADROOM_DEPLOYMENT = "mlstack-headroom"  # one per serving namespace

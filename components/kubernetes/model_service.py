@@ -19,10 +19,8 @@ from .specs.autoscaling import (
     vpa_spec,
 )
 from .specs.disruption import pdb_spec
-from .specs.network import serving_ingress_policy
+from .specs.network import serving_ingress_policy, serving_service_spec
 from .specs.workload import (
-    HTTP_PORT_NAME,
-    SERVICE_PORT,
     PodReferences,
     container_env,
     model_deployment_spec,
@@ -140,19 +138,7 @@ class KubernetesModelService(pulumi.ComponentResource):
         service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=metadata(model.name),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name=HTTP_PORT_NAME,
-                        port=SERVICE_PORT,
-                        target_port=HTTP_PORT_NAME,
-                        protocol="TCP",
-                        app_protocol="http",
-                    )
-                ],
-            ),
+            spec=serving_service_spec(selector),
             opts=child,
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(

@@ -8,11 +8,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..errors import ResourceError
+from ..labels import ownership_labels
 from ..registry import docker_config_json
 from ..settings import ImageSettings, KubernetesSettings, Size
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .headroom import Headroom, HeadroomArgs
-from .specs.cluster import namespace_labels, serving_priority_class
+from .specs.namespace import namespace_labels
+from .specs.priority import serving_priority_class
 
 TYPE = "mlstack:kubernetes:Platform"
 PULL_SECRET_NAME = "mlstack-registry"  # noqa: S105 - an object name, not a password
@@ -74,7 +76,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
         components = pulumi.ResourceOptions(parent=self, providers=[self.provider])
-        labels = {"app.kubernetes.io/part-of": "mlstack", "app.kubernetes.io/managed-by": "pulumi"}
+        labels = ownership_labels()
 
         if settings.create_namespace:
             namespace = k8s.core.v1.Namespace(

@@ -93,7 +93,9 @@ _PATTERNS = {
 
 def pattern_text(pattern: str) -> str:
     """What a field's pattern allows, in words (the config reference has the key's form)."""
-    return _PATTERNS.get(pattern, "a value of the form the config reference (README.md) gives")
+    return _PATTERNS.get(
+        pattern, "a value of the form the config reference (docs/config-reference.md) gives"
+    )
 
 
 def missing() -> Any:

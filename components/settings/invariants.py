@@ -63,6 +63,16 @@ def near_miss_units(low: str, high: str) -> str:
     return ""
 
 
+# The one wording of the HPA/VPA rule (why it holds: components/kubernetes/specs/autoscaling.py),
+# shared by the settings errors, the builders' refusal and the checklist rule K8S-HPA-VPA.
+HPA_VPA_RULE = "HPA and VPA must never act on the same resource"
+
+
+def vpa_conflict(resources: list[str]) -> str:
+    """The VPA would change what the HPA scales on (told from the VPA's side)."""
+    return f"the VPA would control {', '.join(resources)}, which the HPA scales on ({HPA_VPA_RULE})"
+
+
 def hpa_resources(size: Size) -> set[str]:
     """The container resources the HorizontalPodAutoscaler scales on."""
     scaling = size.autoscaling
@@ -175,8 +185,7 @@ def _autoscaler_conflicts(size: Size) -> list[Finding]:
             Finding(
                 ("verticalAutoscaling", "controlledResources"),
                 list(vpa.controlled_resources),
-                "the VPA would control cpu, which the HPA scales on "
-                "(HPA and VPA must never act on the same resource)",
+                vpa_conflict(["cpu"]),
                 (
                     f"controlledResources {shown(free)}"
                     if free
@@ -190,8 +199,7 @@ def _autoscaler_conflicts(size: Size) -> list[Finding]:
             Finding(
                 ("autoscaling", "memoryUtilization"),
                 size.autoscaling.memory_utilization,
-                "the HPA would scale on memory, which the VPA controls "
-                "(HPA and VPA must never act on the same resource)",
+                f"the HPA would scale on memory, which the VPA controls ({HPA_VPA_RULE})",
                 "null (no memory target)"
                 + (f", or verticalAutoscaling.controlledResources {shown(free)}" if free else "")
                 + f", or {off}",

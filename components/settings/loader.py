@@ -397,7 +397,7 @@ def _explain(item: Any, root: type[BaseModel]) -> tuple[str, str]:
         keys = _keys_at(root, loc[:-1])
         return "unknown key" + did_you_mean(str(loc[-1]), keys), "keys " + ", ".join(keys)
     if kind == "missing":
-        return "required key is missing", "see the config reference in README.md"
+        return "required key is missing", "see the config reference in docs/config-reference.md"
     if kind in ("literal_error", "enum"):
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         hint = did_you_mean(given, choices) if isinstance(given, str) else ""

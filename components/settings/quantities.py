@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from ..go_duration import NANOS_PER_SECOND, DurationError, parse_go_duration
+
 _CPU = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>m?)$")
 _BYTES = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E)?$")
 _BYTE_UNITS = {
@@ -56,8 +58,14 @@ def nano_cpus(quantity: str) -> int:
 
 
 def duration_seconds(text: str) -> int:
-    """Go-style duration with s/m/h units ("90s", "10m", "1h30m") -> whole seconds."""
-    parts = re.fullmatch(r"((?P<h>[0-9]+)h)?((?P<m>[0-9]+)m)?((?P<s>[0-9]+)s)?", text.strip())
-    if not text.strip() or parts is None:
-        raise ValueError("expected a duration such as 30s, 10m or 1h")
-    return int(parts["h"] or 0) * 3600 + int(parts["m"] or 0) * 60 + int(parts["s"] or 0)
+    """Go duration ("90s", "10m", "1h30m"; the cluster-autoscaler reads them with Go's
+    time.ParseDuration) -> whole seconds, never negative."""
+    example = "expected a duration such as 30s, 10m or 1h"
+    try:
+        nanos = parse_go_duration(text)
+    except DurationError as error:
+        raise ValueError(f"{example} ({error})") from None
+    seconds, rest = divmod(nanos, NANOS_PER_SECOND)
+    if nanos < 0 or rest:
+        raise ValueError(f"{example}: a whole number of seconds, not negative")
+    return seconds

@@ -19,7 +19,15 @@ VXLAN_ID_MAX = 2**24 - 1
 
 
 class NetworkSettings(StrictModel):
-    name: Annotated[DnsLabel, Field(description="Overlay network name prefix.")] = "mlstack"
+    name: Annotated[
+        DnsLabel,
+        Field(
+            description=(
+                "Overlay network name prefix: the network is <name>-<environment>-<hash of its "
+                "settings>, so a changed network is created beside the old one."
+            )
+        ),
+    ] = "mlstack"
     encrypted: bool = Field(False, description="IPsec-encrypt overlay traffic between nodes.")
     vxlan_id: Annotated[
         int | None,
@@ -28,7 +36,9 @@ class NetworkSettings(StrictModel):
             le=VXLAN_ID_MAX,
             description=(
                 "VXLAN ID of the overlay network; default: derived from its name (from 2^20 up). "
-                "Set another if a network already uses it (the new one would stay unallocated)."
+                "Set another if a network already uses it (the new one would stay unallocated); "
+                "a set ID also needs a new value when `encrypted` changes, since the replacement "
+                "network is created while the old one still holds the ID."
             ),
         ),
     ] = None

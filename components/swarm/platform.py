@@ -49,10 +49,12 @@ class SwarmPlatform(pulumi.ComponentResource):
             overlay_network_args(
                 settings, args.environment, stack_labels(args.environment, "network")
             ),
-            # Fixed name, and every argument replaces it: delete first (the services on it are
-            # replaced with it, since the network ID they attach by is replace-only too).
+            # Every argument replaces it, and its name is a hash of them: the replacement is
+            # created first, the services move to it (the network ID they attach by is
+            # replace-only), and the old network, no longer in use, is deleted last. False, not
+            # unset: the bridge would otherwise delete first for a user-set name.
             opts=pulumi.ResourceOptions(
-                parent=self, provider=self.provider, delete_before_replace=True
+                parent=self, provider=self.provider, delete_before_replace=False
             ),
         )
         self.network_id = network.id

@@ -10,7 +10,7 @@ from mlstack.checks.inventory import Inventory
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    rule: str  # e.g. K8S-PROBES: stable, greppable, listed under `validate` in the README
+    rule: str  # e.g. K8S-PROBES: stable, greppable, listed under `validate` in docs/cli.md
     resource: str  # the object as people name it, e.g. "Deployment ml-serving/iris"
     message: str
     # How to make it pass: the stack key to change and a value that passes when a setting

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlstack.checks.base import Finding, rule
 from mlstack.checks.inventory import Inventory, KubeObject, PodTemplate, get
+from mlstack.components.settings.invariants import HPA_VPA_RULE
 from mlstack.project import DEVELOPMENT_STACKS
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -610,7 +611,7 @@ def _vpa_resources(vpa: KubeObject) -> set[str]:
 
 @rule(
     "K8S-HPA-VPA",
-    "HPA and VPA never act on the same resource; one VPA per workload",
+    f"{HPA_VPA_RULE}; one VPA per workload",
     fix=(
         "verticalAutoscaling.controlledResources without the resources the HPA scales on "
         "(autoscaling.cpuUtilization, memoryUtilization), or verticalAutoscaling.updateMode: Off"

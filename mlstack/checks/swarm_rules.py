@@ -4,31 +4,27 @@ format."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from mlstack.checks.base import Finding, rule
 from mlstack.checks.inventory import Inventory, SwarmObject, get
 from mlstack.checks.kubernetes_rules import MIN_ID, pinned, replicas_fix
+from mlstack.components.go_duration import NANOS_PER_SECOND, DurationError, parse_go_duration
 from mlstack.offline import mock_id
 from mlstack.render import MASK
 
 SECRET_FILE_MODE = 0o400
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Docker's healthcheck defaults, used when the service leaves a timing unset.
 DEFAULT_INTERVAL, DEFAULT_RETRIES = 30.0, 3
 
 
 def duration_seconds(text: Any) -> float | None:
     """A Go duration ("1m30s", "500ms") in seconds; None when it is not one."""
-    if not isinstance(text, str) or not text:
+    try:
+        return parse_go_duration(text) / NANOS_PER_SECOND
+    except DurationError:
         return None
-    parts = _DURATION_PART.findall(text)
-    if "".join(number + unit for number, unit in parts) != text:
-        return None
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
 def _container(service: SwarmObject) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlstack.components.kubernetes.specs.cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from mlstack.components.kubernetes.specs.cluster_autoscaler import autoscaler_command
+from mlstack.components.kubernetes.specs.priority import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from mlstack.components.settings import StackSettings
 from mlstack.components.settings.kubernetes import ClusterAutoscalerSettings
 from mlstack.components.settings.quantities import byte_count, cpu_millis, duration_seconds

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ...settings import Size
-from ...settings.invariants import hpa_resources, vpa_acts
+from ...settings.invariants import hpa_resources, vpa_acts, vpa_conflict
 from ...settings.size import ScalingRules
 from .workload import CONTAINER_NAME
 
@@ -45,9 +45,8 @@ def check_autoscalers(size: Size) -> None:
     shared = conflicting_resources(size)
     if shared:
         raise AutoscalerConflictError(
-            f"the VPA would control {', '.join(shared)}, which the HPA scales on; "
-            "HPA and VPA must never act on the same resource: drop it from "
-            "verticalAutoscaling.controlledResources or set verticalAutoscaling.updateMode Off"
+            f"{vpa_conflict(shared)}: drop it from verticalAutoscaling.controlledResources "
+            "or set verticalAutoscaling.updateMode Off"
         )
 
 

@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ...labels import ownership_labels, selector_of
 from ...settings.kubernetes import ClusterAutoscalerSettings
 from ...settings.size import ClusterAutoscaling
-from .cluster import EXPENDABLE_PODS_PRIORITY_CUTOFF
+from .priority import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from .security import (
     container_security_context,
     pod_security_context,
@@ -44,14 +45,13 @@ def autoscaler_labels() -> dict[str, str]:
         "app.kubernetes.io/name": NAME,
         "app.kubernetes.io/instance": NAME,
         "app.kubernetes.io/component": "node-autoscaler",
-        "app.kubernetes.io/part-of": "mlstack",
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
     }
 
 
 def autoscaler_selector(labels: Mapping[str, str]) -> dict[str, str]:
     """The labels that pick the autoscaler's pods (Deployment selector, NetworkPolicy)."""
-    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    return selector_of(labels)
 
 
 def autoscaler_command(

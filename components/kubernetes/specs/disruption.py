@@ -24,12 +24,6 @@ def max_unavailable(min_replicas: int) -> int:
     return max(1, min_replicas // 4)
 
 
-def allowed_disruptions(max_unavailable_pods: int, healthy_pods: int) -> int:
-    """What the disruption controller allows with every expected pod healthy (for checks)."""
-    desired_healthy = max(0, healthy_pods - max_unavailable_pods)
-    return healthy_pods - desired_healthy
-
-
 def pdb_spec(size: Size, selector: Mapping[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
     return k8s.policy.v1.PodDisruptionBudgetSpecArgs(
         max_unavailable=max_unavailable(size.replicas.min),

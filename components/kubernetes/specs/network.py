@@ -1,4 +1,8 @@
-"""NetworkPolicies: pods accept traffic only where they serve it.
+"""The Service in front of a model's pods, and NetworkPolicies: pods accept traffic only where
+they serve it.
+
+The Service is a ClusterIP on SERVICE_PORT that forwards to the pods' named `http` port (a name,
+so the container port can change without touching the Service).
 
 Model pods accept TCP on their named `http` port (predictions, probes and the /metrics scrape all
 use it) from anywhere, since the callers (ingress controllers, other services, Prometheus) live
@@ -14,7 +18,24 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
-from .workload import HTTP_PORT_NAME
+from .workload import HTTP_PORT_NAME, SERVICE_PORT
+
+
+def serving_service_spec(selector: Mapping[str, str]) -> k8s.core.v1.ServiceSpecArgs:
+    """In-cluster HTTP to the selected pods' named `http` port."""
+    return k8s.core.v1.ServiceSpecArgs(
+        type="ClusterIP",
+        selector=dict(selector),
+        ports=[
+            k8s.core.v1.ServicePortArgs(
+                name=HTTP_PORT_NAME,
+                port=SERVICE_PORT,
+                target_port=HTTP_PORT_NAME,
+                protocol="TCP",
+                app_protocol="http",
+            )
+        ],
+    )
 
 
 def serving_ingress_policy(

@@ -36,7 +36,7 @@ from pulumi.runtime.proto import (
     resource_pb2_grpc,
 )
 
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 PLUGIN_DIR = PROJECT_DIR / "components"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -143,7 +143,8 @@ class RecordingMonitor(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grp
 
 
 def _plain(message: struct_pb2.Struct) -> dict[str, Any]:
-    return MessageToDict(message)
+    plain: dict[str, Any] = MessageToDict(message)
+    return plain
 
 
 def _snake(name: str) -> str:

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from mlstack.offline import Recording
-from tests.harness import run_stack
+from tests.support.harness import run_stack
 
 SECRETS = {"mlstack:secrets": {"iris": {"token": "variant-token"}}}
 REGISTRY = {

@@ -1,5 +1,5 @@
 """Compare what a stack sends to pulumi-docker with what the provider records on reading it back
-(tests/provider_read.py), as the next `pulumi up` would.
+(tests/support/provider_read.py), as the next `pulumi up` would.
 
 Inputs are recorded under pulumi-docker's names (camelCase, lists of blocks pluralised, one-item
 blocks as objects); the provider's state uses Terraform's (snake_case, one-item blocks as
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.provider_read import TfSet
+from tests.support.provider_read import TfSet
 
 # pulumi-docker names whose Terraform name is not their snake_case (bridge-metadata.json renames).
 _TF_NAMES = {

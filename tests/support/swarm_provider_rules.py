@@ -2,9 +2,9 @@
 
 pulumi-docker 5.2.0 bridges kreuzwerker/terraform-provider-docker v4.5.0; its schema
 (internal/provider/resource_docker_service.go) validates values with the functions of
-internal/provider/validators.go, and parses durations with Go's time.ParseDuration. The Engine-API
-translator (mlstack/swarm_spec.py) applies the same checks, so a spec the provider would refuse
-never reaches the engine in a test either.
+internal/provider/validators.go, and parses durations with Go's time.ParseDuration (ported in
+components/go_duration.py). The Engine-API translator (tests/support/swarm_spec.py) applies the same
+checks, so a spec the provider would refuse never reaches the engine in a test either.
 """
 
 from __future__ import annotations
@@ -12,67 +12,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Go's time.ParseDuration units (src/time/format.go unitMap), in nanoseconds.
-_UNITS = {
-    "ns": 1,
-    "us": 10**3,
-    "µs": 10**3,  # U+00B5 micro sign
-    "μs": 10**3,  # U+03BC Greek mu
-    "ms": 10**6,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
-_NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
-_UNIT = re.compile(r"[^0-9.]*")
+from mlstack.components.go_duration import DurationError, parse_go_duration
 
 
 class ProviderRuleError(ValueError):
     """A value the provider's schema validation refuses."""
 
 
-def parse_go_duration(text: str) -> int:
-    """Go's time.ParseDuration, in nanoseconds: an optional sign, then numbers with an optional
-    fraction, each followed by a unit ("300ms", "1.5h", "2h45m"); "0" alone is zero."""
-    if not isinstance(text, str):
-        raise ProviderRuleError(f"{text!r} is not a duration string")
-    rest, negative = text, False
-    if rest[:1] in ("-", "+"):
-        negative, rest = rest[0] == "-", rest[1:]
-    if rest == "0":
-        return 0
-    if not rest:
-        raise ProviderRuleError(f"time: invalid duration {text!r}")
-    total = 0
-    while rest:
-        number = _NUMBER.match(rest)
-        assert number is not None  # the pattern matches the empty string
-        whole, fraction = number.group(1), number.group(2)
-        if not whole and not fraction:
-            raise ProviderRuleError(f"time: invalid duration {text!r}")
-        rest = rest[number.end() :]
-        unit_text = _UNIT.match(rest)
-        assert unit_text is not None
-        unit = unit_text.group(0)
-        if not unit:
-            raise ProviderRuleError(f"time: missing unit in duration {text!r}")
-        if unit not in _UNITS:
-            raise ProviderRuleError(f"time: unknown unit {unit!r} in duration {text!r}")
-        rest = rest[len(unit) :]
-        scale = _UNITS[unit]
-        value = int(whole or "0") * scale
-        if fraction and int(fraction):
-            # Go: v += uint64(float64(f) * (float64(unit) / scale)), in float64 like Go.
-            value += int(float(int(fraction)) * (float(scale) / 10 ** len(fraction)))
-        total += value
-    return -total if negative else total
-
-
 def duration_at_least_zero(value: Any, where: str) -> int:
     """validateDurationGeq0: a Go duration, not negative; nanoseconds."""
     try:
         nanos = parse_go_duration(value)
-    except ProviderRuleError as error:
+    except DurationError as error:
         raise ProviderRuleError(f"{where}: {value!r} is not a valid duration ({error})") from None
     if nanos < 0:
         raise ProviderRuleError(f"{where}: {value!r} duration must not be negative")

@@ -1,12 +1,11 @@
 """Build on the real engine exactly the image a stack declares.
 
 `build_recorded_image(resource, client)` takes a Recording's `docker:index/image:Image` resource
-(tests.harness.run_stack) and builds it with the docker SDK from the recorded inputs: context,
-dockerfile, build args, platform, target and cache_from, so tests run what the stack declares
-rather than something assembled by hand. The engine's classic builder runs the same Dockerfile
-the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax);
-`buildkit_build` builds it with BuildKit itself, through the docker CLI, to show that too.
-"""
+(tests.support.harness.run_stack) and builds it with the docker SDK from the recorded inputs:
+context, dockerfile, build args, platform, target and cache_from, so tests run what the stack
+declares rather than something assembled by hand. The engine's classic builder runs the same
+Dockerfile the pulumi-docker provider hands to BuildKit (the templates use no BuildKit-only syntax);
+`buildkit_build` builds it with BuildKit itself, through the docker CLI, to show that too."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import docker
 
 from mlstack.components.image.context import BuildOptions, build_digest, image_tag
 from mlstack.offline import RecordedResource, reveal
-from tests.harness import PROJECT_DIR
+from tests.support.harness import recorded_in
 
 IMAGE_TYPE = "docker:index/image:Image"
 _STEP = re.compile(r"^Step (\d+)/\d+ : (.*)$")
@@ -61,18 +60,22 @@ def recorded_build(resource: RecordedResource) -> dict[str, Any]:
     return build
 
 
-def recorded_context(resource: RecordedResource, project_dir: Path = PROJECT_DIR) -> Path:
+def recorded_context(resource: RecordedResource) -> Path:
     """The recorded build context on disk. The recorded path is relative to the directory the
-    program ran in, the project's, which is where the provider resolves it too."""
-    return project_dir / recorded_build(resource)["context"]
+    program ran in, the project's (harness.recorded_in), which is where the provider resolves it
+    too."""
+    context: str = recorded_build(resource)["context"]
+    return recorded_in(resource) / context
 
 
-def build_paths(build: dict[str, Any], context: Path | None) -> tuple[Path, Path]:
+def build_paths(resource: RecordedResource, context: Path | None) -> tuple[Path, Path]:
     """The context to build (`context`, or the recorded one) and the recorded Dockerfile's path
     relative to it. Both recorded paths are relative to the project directory, as the provider
     resolves them (docker/cli GetContextFromLocalDir: each against the working directory)."""
-    recorded = PROJECT_DIR / build["context"]
-    dockerfile = PROJECT_DIR / (build.get("dockerfile") or f"{build['context']}/Dockerfile")
+    build = recorded_build(resource)
+    project = recorded_in(resource)
+    recorded = project / build["context"]
+    dockerfile = project / (build.get("dockerfile") or f"{build['context']}/Dockerfile")
     return context or recorded, dockerfile.relative_to(recorded)
 
 
@@ -98,7 +101,7 @@ def build_image(
     the same Dockerfile path inside it and every other recorded input unchanged.
     """
     build = recorded_build(resource)
-    context, dockerfile = build_paths(build, context)
+    context, dockerfile = build_paths(resource, context)
     name = tag or resource.inputs["imageName"]
     log_lines: list[str] = []
     steps: list[BuildStep] = []
@@ -192,7 +195,7 @@ def buildkit_build(
 ) -> BuildKitImage:
     """Build the recorded image with BuildKit from the same recorded inputs as build_image."""
     build = recorded_build(resource)
-    context, dockerfile = build_paths(build, context)
+    context, dockerfile = build_paths(resource, context)
     command = [cli, "build", "--progress=plain", "--tag", tag, "--file", str(context / dockerfile)]
     for key, value in (build.get("args") or {}).items():
         command += ["--build-arg", f"{key}={value}"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 BASE_IMAGE_TAG = "mlstack/python-base:3.11-bookworm"
 DOCKERD_LOG = Path("/var/log/mlstack-dockerd.log")
 

@@ -14,7 +14,7 @@ from mlstack.model_server.app import ModelApp
 from mlstack.model_server.config import load_config
 from mlstack.model_server.metrics import Metrics
 from mlstack.model_server.worker import Worker, bind
-from tests.server_support import IRIS_JOBLIB
+from tests.support.server_support import IRIS_JOBLIB
 
 
 def make_app(env: dict[str, str] | None = None, loader: Any = None) -> ModelApp:

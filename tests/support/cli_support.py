@@ -7,11 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mlstack.cli import app
-from tests.harness import PROJECT_DIR
+from tests.support.harness import PROJECT_DIR
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "mlstack tests",

@@ -10,7 +10,7 @@ from mlstack.checks import Manifest, kubernetes_manifests
 from mlstack.components.settings import Framework, ServedModel, Size
 from mlstack.components.settings.presets import deep_merge, load_preset
 from mlstack.offline import Recording
-from tests.harness import run_stack
+from tests.support.harness import run_stack
 
 # The stacks the schema and invariant tests cover: the stack files as they are, and variants
 # that switch on what they leave off (GPUs, the cluster-autoscaler with more headroom, a custom
@@ -139,3 +139,10 @@ def served_model(
     }
     values.update(fields)
     return ServedModel(**values)
+
+
+def allowed_disruptions(max_unavailable_pods: int, healthy_pods: int) -> int:
+    """What the disruption controller allows with every expected pod healthy: the healthy pods
+    above the desired healthy count (healthy minus maxUnavailable, never below zero)."""
+    desired_healthy = max(0, healthy_pods - max_unavailable_pods)
+    return healthy_pods - desired_healthy

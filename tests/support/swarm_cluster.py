@@ -33,7 +33,7 @@ from typing import Any
 
 import docker
 
-from tests.engine import apt_install
+from tests.support.engine import apt_install
 
 PREFIX = "mlstk"  # every network namespace, link and cgroup this module makes starts with it
 BRIDGE = f"{PREFIX}-br"

@@ -1,16 +1,13 @@
-"""Cluster-wide serving objects: the namespace, priority classes and headroom (the registry pull
-secret's content comes from components/registry.py)."""
+"""Headroom: placeholder pods that hold capacity for the next serving pods (their priority
+class: specs/priority.py)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ...labels import ownership_labels, selector_of
 from ...settings import KubernetesSettings, Size
-from ...settings.kubernetes import PriorityClassSettings
 from .security import (
     container_security_context,
     pod_security_context,
@@ -18,69 +15,10 @@ from .security import (
 )
 from .workload import SAFE_TO_EVICT, node_placement
 
-# Pod Security Admission: the namespace refuses any pod that is not "restricted".
-POD_SECURITY_LEVEL = "restricted"
-
-# The cluster-autoscaler ignores pods below --expendable-pods-priority-cutoff (default -10): they
-# neither trigger a scale-up nor hold a node. Placeholders sit exactly at the cutoff: lowest
-# priority that still makes the autoscaler add a node for them once serving pods preempt them.
-EXPENDABLE_PODS_PRIORITY_CUTOFF = -10
-HEADROOM_PRIORITY = EXPENDABLE_PODS_PRIORITY_CUTOFF
 HEADROOM_COMPONENT = "headroom"
 HEADROOM_CONTAINER = "placeholder"
 # A placeholder only reserves; it is gone the moment a serving pod preempts it.
 HEADROOM_EPHEMERAL_STORAGE = "16Mi"
-
-
-def namespace_labels() -> dict[str, str]:
-    return {
-        f"pod-security.kubernetes.io/{mode}": POD_SECURITY_LEVEL
-        for mode in ("enforce", "audit", "warn")
-    } | {
-        f"pod-security.kubernetes.io/{mode}-version": "latest"
-        for mode in ("enforce", "audit", "warn")
-    }
-
-
-def headroom_priority_class_name(priority: PriorityClassSettings) -> str:
-    """Derived from the serving class, so two stacks sharing a cluster with distinct serving
-    classes also get distinct headroom classes (PriorityClasses are cluster-scoped)."""
-    return f"{priority.name}-headroom"
-
-
-@dataclass(frozen=True)
-class PriorityClassSpec:
-    value: int
-    preemption_policy: str
-    description: str
-
-    # The API server refuses to change these in place (ValidatePriorityClassUpdate) and
-    # pulumi-kubernetes would try: declared replace_on_changes (components/replacements.py). The
-    # class keeps its name, so pulumi-kubernetes deletes it before creating the new one; running
-    # pods keep their priority, only a pod created in that moment is refused until it is back.
-    IMMUTABLE: ClassVar[tuple[str, ...]] = ("value", "preemptionPolicy")
-
-
-def serving_priority_class(priority: PriorityClassSettings) -> PriorityClassSpec:
-    """The serving PriorityClass: above the headroom, so serving pods preempt placeholders."""
-    if priority.value <= HEADROOM_PRIORITY:
-        raise ValueError(
-            f"the serving priority ({priority.value}) must exceed the headroom's "
-            f"({HEADROOM_PRIORITY})"
-        )
-    return PriorityClassSpec(
-        value=priority.value,
-        preemption_policy="PreemptLowerPriority",
-        description="mlstack model servers: preempt headroom placeholders for capacity.",
-    )
-
-
-def headroom_priority_class() -> PriorityClassSpec:
-    return PriorityClassSpec(
-        value=HEADROOM_PRIORITY,
-        preemption_policy="Never",  # a placeholder never displaces anything
-        description="mlstack headroom placeholders: reserve capacity, yield to any pod.",
-    )
 
 
 def headroom_labels(environment: str) -> dict[str, str]:
@@ -88,14 +26,13 @@ def headroom_labels(environment: str) -> dict[str, str]:
         "app.kubernetes.io/name": "mlstack-headroom",
         "app.kubernetes.io/instance": f"mlstack-headroom-{environment}",
         "app.kubernetes.io/component": HEADROOM_COMPONENT,
-        "app.kubernetes.io/part-of": "mlstack",
-        "app.kubernetes.io/managed-by": "pulumi",
+        **ownership_labels(),
     }
 
 
 def headroom_selector(environment: str) -> dict[str, str]:
     labels = headroom_labels(environment)
-    return {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    return selector_of(labels)
 
 
 # Scanner findings that are right for placeholder pods (annotated on their Deployment).

@@ -3,7 +3,7 @@
 Debian's `docker-registry` (the CNCF Distribution registry, what registry:2 runs) serves on a
 free loopback port with htpasswd (bcrypt) authentication; the engine talks plain HTTP to it
 because 127.0.0.0/8 is an insecure registry by default. `start_registry` installs the package
-with apt (as root) when it is missing, like tests/engine.py does for the engine, and returns
+with apt (as root) when it is missing, like tests/support/engine.py does for the engine, and returns
 why it could not otherwise, so the tests skip saying why (fail under MLSTACK_REQUIRE_ENGINE=1).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.engine import apt_install
+from tests.support.engine import apt_install
 
 REGISTRY_BINARY = "docker-registry"
 

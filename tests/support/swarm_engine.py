@@ -1,9 +1,11 @@
 """Apply a recorded stack's Swarm resources to the real engine, watch them, and load them.
 
 `SwarmDeployment` creates exactly the networks, secrets and services a recording declares (via
-mlstack.swarm_spec) with the docker SDK's low-level APIClient, and removes them again. The dev
-stack's names are fixed ("dev-iris", "mlstack-dev", host port 8080), so it first waits for
-another run using the same names to finish instead of touching that run's objects.
+tests.support.swarm_spec) with the docker SDK's low-level APIClient, and removes them again. The dev
+stack's names are fixed ("dev-iris", "dev-proxy", host port 8080), so it first waits for
+another run using the same names to finish instead of touching that run's objects. What a run
+creates is written to an owner file beside the lock; objects left by a run whose process is gone
+(or by an earlier test of this process whose teardown failed) are removed, never a live run's.
 `Traffic` sends steady POST /predict load from a few threads and counts what failed.
 """
 
@@ -13,6 +15,7 @@ import contextlib
 import fcntl
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -23,10 +26,13 @@ from typing import Any
 
 import docker
 
-from mlstack.swarm_spec import ServiceSpec, SwarmPlan, engine_ids, registry_host
+from tests.support.swarm_spec import ServiceSpec, SwarmPlan, engine_ids, registry_host
 
 LOCK_FILE = Path("/tmp/mlstack-swarm-dev-stack.lock")
-NAMES_WAIT_SECONDS = 900
+OWNER_FILE = Path("/tmp/mlstack-swarm-dev-stack.owner.json")  # what the last run created
+# Another test session may hold the dev stack's names for minutes; in CI (MLSTACK_REQUIRE_ENGINE)
+# there is no other session, so names still taken after a short wait are a leak to report.
+NAMES_WAIT_SECONDS = 120 if os.environ.get("MLSTACK_REQUIRE_ENGINE") else 900
 
 
 class EngineTimeoutError(AssertionError):
@@ -85,6 +91,7 @@ class SwarmDeployment:
         self._lock = LOCK_FILE.open("w")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         start = time.monotonic()
+        self._reclaim_leftovers()
         while used := self._names_in_use():
             if time.monotonic() - start > timeout:
                 # Let go of the lock: the failed run's traceback keeps this object alive, and a
@@ -98,7 +105,46 @@ class SwarmDeployment:
                 )
             time.sleep(2)
 
+    def _record_owner(self) -> None:
+        OWNER_FILE.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "services": sorted(self.created_services.values()),
+                    "secrets": sorted(self.created_secrets.values()),
+                    "networks": sorted(self.created_networks.values()),
+                }
+            )
+        )
+
+    def _reclaim_leftovers(self) -> None:
+        """Remove what a finished run left: the owner file names its process and objects. A run
+        whose process still lives (another test session) is left alone, unless it is this
+        process, whose earlier deployment did not tear down (then its objects are orphans)."""
+        try:
+            owner = json.loads(OWNER_FILE.read_text())
+        except (OSError, ValueError):
+            return
+        pid = int(owner.get("pid", 0))
+        if pid != os.getpid() and _alive(pid):
+            return
+        orphan = SwarmDeployment(self.client, self.plan, host_ports=())
+        orphan.created_services = {f"leftover {i}": i for i in owner.get("services", [])}
+        orphan.created_secrets = {f"leftover {i}": i for i in owner.get("secrets", [])}
+        orphan.created_networks = {f"leftover {i}": i for i in owner.get("networks", [])}
+        problems = orphan.teardown()
+        print(f"[swarm engine] removed what run {pid} left: {owner} (problems: {problems})")
+        if not problems:
+            OWNER_FILE.unlink(missing_ok=True)
+
     def create(self) -> None:
+        try:
+            self._create()
+        finally:
+            if self._lock is not None:  # a run on the dev stack's names (acquire())
+                self._record_owner()
+
+    def _create(self) -> None:
         for network in self.plan.networks:
             created = self.api.create_network(**network.create_kwargs())
             self.created_networks[network.resource] = created["Id"]
@@ -167,14 +213,30 @@ class SwarmDeployment:
 
     def teardown(self) -> list[str]:
         """Remove what this run created, services first; returns what could not be removed."""
-        problems = []
+        problems: list[str] = []
+        try:
+            self._remove_all(problems)
+        finally:
+            if self._lock is not None:
+                if not problems:
+                    OWNER_FILE.unlink(missing_ok=True)
+                self._lock.close()
+                self._lock = None
+        return problems
+
+    def _remove_all(self, problems: list[str]) -> None:
+        """Remove everything, recording what fails instead of stopping: a timeout on one object
+        must not leave the others (the next run would find the stack's names taken)."""
         for name, service_id in self.created_services.items():
-            with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_service(service_id)
+            try:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.api.remove_service(service_id)
+            except Exception as error:  # noqa: BLE001 - a failed call is one problem among many
+                problems.append(f"service {name}: {type(error).__name__}: {error}")
             try:
                 wait_for(
                     f"the containers of {name} to go",
-                    lambda name=name: not self._leftovers(name),  # type: ignore[misc]
+                    lambda service_id=service_id: not self._leftovers(service_id),  # type: ignore[misc]
                     90,
                 )
             except EngineTimeoutError as error:
@@ -190,21 +252,30 @@ class SwarmDeployment:
                         break
                     except docker.errors.NotFound:
                         break
-                    except docker.errors.APIError as error:  # still in use for a moment
+                    except Exception as error:  # noqa: BLE001 - still in use for a moment
                         if attempt == 19:
                             problems.append(f"{kind} {resource}: {error}")
                         time.sleep(1)
-        if self._lock is not None:
-            self._lock.close()
-        return problems
 
-    def _leftovers(self, name: str) -> list[Any]:
+    def _leftovers(self, service_id: str) -> list[Any]:
         # The low-level listing: the high-level one inspects each container it lists, and one
         # removed in between raised NotFound here (seen in a teardown).
         found: list[Any] = self.api.containers(
-            all=True, filters={"label": f"com.docker.swarm.service.name={name}"}
+            all=True, filters={"label": f"com.docker.swarm.service.id={service_id}"}
         )
         return found
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def converged(deployment: SwarmDeployment, name: str, replicas: int, image: str) -> bool:

@@ -9,13 +9,13 @@ provider (terraform-provider-docker) does, so the real engine can be handed the 
 stack declares (the engine tests do; `mlstack render` shows the pulumi-docker inputs as
 declared, not this translation).
 
-It sends what the provider sends (terraform-provider-docker v4.5.0, the upstream of
-pulumi-docker 5.2.0): the schema's defaults for fields a stack leaves out (a given restart
-policy without a delay has Delay 0, an omitted init is false, an omitted stop grace period is
-0), registry credentials only when both user and password are set, and it refuses what the
-provider's validation refuses (mlstack/swarm_provider_rules.py). What the provider's create then
-asks the registry for (the image digest and platforms of a pushed image) is
-`ServiceSpec.registry_pinned`, applied by whoever can reach the registry (tests/swarm_engine.py).
+It sends what the provider sends (terraform-provider-docker v4.5.0, the upstream of pulumi-docker
+5.2.0): the schema's defaults for fields a stack leaves out (a given restart policy without a delay
+has Delay 0, an omitted init is false, an omitted stop grace period is 0), registry credentials only
+when both user and password are set, and it refuses what the provider's validation refuses
+(tests/support/swarm_provider_rules.py). What the provider's create then asks the registry for (the
+image digest and platforms of a pushed image) is `ServiceSpec.registry_pinned`, applied by whoever
+can reach the registry (tests/support/swarm_engine.py).
 
 Translation is strict: an input this module does not know raises TranslationError naming the
 resource and the field, so nothing a stack declares is silently dropped. Two inputs are the
@@ -35,11 +35,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlstack import swarm_provider_rules as rules
 from mlstack.offline import RecordedResource, Recording, mock_id, reveal
+from tests.support import swarm_provider_rules as rules
 
 NETWORK_TYPE = "docker:index/network:Network"
-SECRET_TYPE = "docker:index/secret:Secret"  # noqa: S105 - a type token
+SECRET_TYPE = "docker:index/secret:Secret"
 SERVICE_TYPE = "docker:index/service:Service"
 
 # Inputs that belong to the provider, not to the engine's ServiceSpec.

@@ -1,7 +1,7 @@
 """The dev stack as a multi-node stack file would declare it, on a three-node test cluster.
 
 Shared by tests/test_swarm_multinode.py and benchmarks/swarm_node_loss.py: the cluster's nodes
-(tests/swarm_cluster.py), the stack's config (the dev stack file with replicas spread over
+(tests/support/swarm_cluster.py), the stack's config (the dev stack file with replicas spread over
 `node.labels.zone`, at most `max_per_node` a node), deploying it from its recording, and what
 the managers say about it (running tasks, convergence) while nodes come and go.
 """
@@ -15,10 +15,10 @@ import docker
 import yaml
 
 from mlstack.offline import Recording
-from mlstack.swarm_spec import SwarmPlan
-from tests.harness import PROJECT_DIR, run_stack
-from tests.swarm_cluster import Cluster, Node, NodeSpec
-from tests.swarm_engine import SwarmDeployment, wait_for
+from tests.support.harness import PROJECT_DIR, run_stack
+from tests.support.swarm_cluster import Cluster, Node, NodeSpec
+from tests.support.swarm_engine import SwarmDeployment, wait_for
+from tests.support.swarm_spec import SwarmPlan
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 NODE_SPECS = [

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 IRIS_JOBLIB = PROJECT_DIR / "examples/iris/iris.joblib"
 IRIS_ONNX = PROJECT_DIR / "examples/iris/iris.onnx"
 ROW = b'{"instances": [[6.5, 3.2, 5.1, 2.0]]}'

@@ -56,7 +56,7 @@ class TfSet(list[Any]):
                 return False
         return not rest
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 # --- Go's formatting -----------------------------------------------------------------------------

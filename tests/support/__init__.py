@@ -1,0 +1,1 @@
+"""Helpers the tests share: the offline harness, recordings, engines, registries, servers."""
