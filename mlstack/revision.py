@@ -79,7 +79,7 @@ def render_revision(project: Path, environment: str, revision: Revision) -> Rend
     with tempfile.TemporaryDirectory(prefix="mlstack-base-") as temporary:
         root = Path(temporary)
         checkout = root / "checkout"
-        _export(project, revision, prefix, checkout)
+        export(project, revision, prefix, checkout)
         base_project = checkout / prefix
         if not stack_path(base_project, environment).is_file():
             return None
@@ -95,7 +95,9 @@ def render_checkout(project: Path, environment: str, label: str) -> Rendering:
         return Rendering(rendering.read(out), snapshot.from_json(data.read_text(encoding="utf-8")))
 
 
-def _export(project: Path, revision: Revision, prefix: str, checkout: Path) -> None:
+def export(project: Path, revision: Revision, prefix: str, checkout: Path) -> None:
+    """The files of `revision` under `prefix` (the project's folder in its repository), written
+    to `checkout`; CliError when git cannot archive them."""
     command = ["git", "-C", str(project), "archive", "--format=tar", revision.commit]
     if prefix:
         command += ["--", prefix]
@@ -105,7 +107,17 @@ def _export(project: Path, revision: Revision, prefix: str, checkout: Path) -> N
         raise CliError(f"--base {revision.label}: git archive failed: {message}")
     checkout.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(checkout, filter="data")
+        tar.extractall(checkout, filter=_inside_checkout)  # noqa: S202 - the data filter, below
+
+
+def _inside_checkout(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """tarfile's data filter, except that a link pointing out of the checkout (a committed
+    `venv -> /opt/venvs/ml` link, say) is left out instead of failing the whole export: the
+    render reads only the project's own files, and such a link would not resolve there anyway."""
+    try:
+        return tarfile.data_filter(member, path)
+    except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError):
+        return None
 
 
 def _render_in_subprocess(

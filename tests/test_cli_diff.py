@@ -376,6 +376,19 @@ def test_base_is_rendered_with_its_own_components(repo: Path) -> None:
     assert "app.kubernetes.io/part-of: mlstack-before -> mlstack" in result.stdout
 
 
+def test_a_committed_link_out_of_the_repository_does_not_stop_the_diff(repo: Path) -> None:
+    """A link such as a committed `venv -> /opt/venvs/ml` cannot be extracted safely into the
+    base checkout (tarfile's data filter refuses it): it is left out, not a traceback."""
+    (repo / "venv-link").symlink_to("/usr")
+    (repo / "escaping-link").symlink_to("../../outside")
+    git(repo, "add", "venv-link", "escaping-link")
+    git(repo, "commit", "-qm", "links out of the repository")
+    edit_config(repo, "dev", {"swarm": {"network": {"encrypted": True}}})
+    result = invoke("diff", "dev", "--base", "HEAD", "--project", repo)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("3 to replace"), result.stdout
+
+
 def test_markdown_fits_a_pull_request_comment(repo: Path) -> None:
     edit_config(repo, "dev", {"swarm": {"network": {"encrypted": True}}})
     result = invoke("diff", "dev", "--base", "main", "--format", "markdown", "--project", repo)

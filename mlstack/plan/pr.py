@@ -12,11 +12,9 @@ from a quarter to all of what the working tree's replica maximum serves at the p
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +23,7 @@ import mlstack
 from mlstack.diff import StackDiff
 from mlstack.errors import CliError
 from mlstack.plan.command import PlanOptions, prepare, simulate_prepared
-from mlstack.revision import Revision
+from mlstack.revision import Revision, export
 from mlstack.stackfile import stack_path
 
 CAPACITY_TYPES = (
@@ -97,14 +95,10 @@ def _base_plan(project: Path, environment: str, revision: Revision, options: Pla
     ).stdout.strip()  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mlstack-plan-base-") as temporary:
         checkout = Path(temporary) / "checkout"
-        command = ["git", "-C", str(project), "archive", "--format=tar", revision.commit]
-        archive = subprocess.run(command + ([prefix] if prefix else []), capture_output=True,
-                                 check=False)  # fmt: skip
-        if archive.returncode != 0:
+        try:
+            export(project, revision, prefix, checkout)
+        except CliError:
             return f"no plan: git archive of {revision.label} failed\n"
-        checkout.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(checkout, filter="data")
         base = checkout / prefix
         if not stack_path(base, environment).is_file():
             return f"no plan: {revision.label} has no Pulumi.{environment}.yaml\n"
