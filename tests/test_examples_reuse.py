@@ -217,7 +217,18 @@ def test_the_doc_shows_both_programs_as_the_tests_run_them() -> None:
         assert block[1] == path.read_text(encoding="utf-8"), f"{relative} differs from the doc"
 
 
-def test_the_readme_links_the_doc() -> None:
+def test_the_readme_links_the_doc_and_shows_both_routes_as_the_tests_run_them() -> None:
+    """The README's section quotes an excerpt of each program: a contiguous part of the file
+    the tests record or check, so it cannot drift from what runs."""
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using the components in your own Pulumi program", 1)[1]
-    assert "(docs/components.md)" in section.split("\n## ", 1)[0]
+    section = section.split("\n## ", 1)[0]
+    assert "(docs/components.md)" in section
+    excerpts = re.findall(r"<!-- excerpt of (\S+) -->\n```\w+\n(.*?)```", section, re.S)
+    assert [path for path, _ in excerpts] == [
+        (PYTHON_EXAMPLE / "__main__.py").relative_to(PROJECT_DIR).as_posix(),
+        (YAML_EXAMPLE / "Pulumi.yaml").relative_to(PROJECT_DIR).as_posix(),
+    ]
+    for path, excerpt in excerpts:
+        assert excerpt.count("\n") >= 10, f"{path}: the excerpt shows too little"
+        assert excerpt in (PROJECT_DIR / path).read_text(encoding="utf-8"), f"{path} differs"
