@@ -92,7 +92,7 @@ def build(client: docker.DockerClient, args: argparse.Namespace) -> tuple[str, L
     recording = record(PROJECT_DIR, args.stack, config={"mlstack:image": image_config})
     model = stack_settings(PROJECT_DIR, args.stack).models[0]
     started = time.monotonic()
-    tag = build_recorded(model_image(recording, model.name), client)
+    tag = build_recorded(model_image(recording, model.name), client, PROJECT_DIR)
     print(f"image {tag} ready in {time.monotonic() - started:.0f} s")
     resources = model.size.resources
     return tag, Limits(model.size_name, resources.cpu.limit, resources.memory.limit)

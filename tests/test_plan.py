@@ -325,7 +325,7 @@ def test_plan_writes_a_report_a_plot_and_exits_1_when_the_target_fails(project: 
     path = project / "stacks" / "capacity.yaml"
     path.unlink(missing_ok=True)
     for model, cpu, memory in (("iris", "1", "1Gi"), ("iris-onnx", "500m", "512Mi")):
-        fingerprint = store.inputs_fingerprint(recorded_context(recording, model))
+        fingerprint = store.inputs_fingerprint(recorded_context(recording, model, project))
         store.save(path, curve_capacity(model, cpu, memory, fingerprint,
                                         measured=store.now_utc()))  # fmt: skip
     del stack_settings
@@ -364,7 +364,7 @@ def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
     path = repo / "stacks" / "capacity.yaml"
     path.unlink(missing_ok=True)
     for model, cpu, memory in (("iris", "1", "1Gi"), ("iris-onnx", "500m", "512Mi")):
-        fingerprint = store.inputs_fingerprint(recorded_context(recording, model))
+        fingerprint = store.inputs_fingerprint(recorded_context(recording, model, repo))
         store.save(path, curve_capacity(model, cpu, memory, fingerprint, store.now_utc()))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "capacity")
@@ -386,3 +386,22 @@ def test_a_capacity_change_puts_the_before_and_after_plan_in_the_markdown_diff(
     git(repo, "checkout", "--", "Pulumi.staging.yaml")
     unchanged = invoke(*args)
     assert "mlstack-plan" not in unchanged.output
+
+
+def test_the_recorded_build_is_found_from_any_working_directory(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded context and Dockerfile are relative to the project (as the provider reads
+    them), not to wherever `mlstack plan --measure --project DIR` runs."""
+    from mlstack.loadtest.container import build_paths, model_image
+    from mlstack.plan.measure import recorded_context
+    from mlstack.project import record_stack
+
+    recording = record_stack(project, "staging")
+    monkeypatch.chdir(tmp_path)
+    context, dockerfile = build_paths(model_image(recording, "iris"), project)
+    assert context.is_relative_to(project)
+    assert (context / "requirements.txt").is_file()
+    assert dockerfile == context / "Dockerfile"
+    assert dockerfile.is_file()
+    assert recorded_context(recording, "iris", project) == context

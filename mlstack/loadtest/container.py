@@ -50,16 +50,24 @@ def model_image(recording: Recording, model: str) -> RecordedResource:
     raise KeyError(f"the stack declares no image for model {model!r}")
 
 
-def build_recorded(resource: RecordedResource, client: docker.DockerClient) -> str:
+def build_paths(resource: RecordedResource, project_dir: Path) -> tuple[Path, Path]:
+    """The recorded build's context and Dockerfile, each recorded relative to the project
+    directory, where the provider resolves them (components/image/context.py provider_path),
+    or absolute."""
+    build: dict[str, Any] = reveal(resource.inputs["build"])
+    context = project_dir / str(build["context"])
+    return context, project_dir / str(build.get("dockerfile") or f"{build['context']}/Dockerfile")
+
+
+def build_recorded(
+    resource: RecordedResource, client: docker.DockerClient, project_dir: Path
+) -> str:
     """Build the recorded image unless its content-addressed tag exists; return the tag."""
     tag: str = resource.inputs["imageName"]
     if client.images.list(name=tag):
         return tag
     build: dict[str, Any] = reveal(resource.inputs["build"])
-    context = Path(build["context"])
-    dockerfile = Path(build.get("dockerfile") or context / "Dockerfile")
-    if not dockerfile.is_absolute():
-        dockerfile = context / dockerfile
+    context, dockerfile = build_paths(resource, project_dir)
     log: list[str] = []
     for chunk in client.api.build(
         path=str(context),

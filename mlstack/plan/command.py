@@ -22,7 +22,7 @@ from mlstack.plan import inputs, report, simulate
 from mlstack.plan.measure import MeasureError, Sweep, recorded_context, sample_request
 from mlstack.plan.profiles import ProfileError, parse
 from mlstack.project import record_stack
-from mlstack.stackfile import read_stack_config
+from mlstack.stackfile import project_name, read_stack_config
 
 # kubernetes/autoscaler cluster-autoscaler/FAQ.md ("How fast is HPA when combined with CA?", at
 # 55c37cd5eb550756c5ccc5a89e9068d77797e575): "on GCE it usually takes 3 to 4 minutes from CA
@@ -109,13 +109,21 @@ def measure_command(environment: str) -> str:
     return f"mlstack plan {environment} --measure"
 
 
+def _stack_image_config(project: Path, environment: str) -> dict[str, Any]:
+    key = f"{project_name(project)}:image"
+    text = read_stack_config(project, environment).values.get(key)
+    found = json.loads(text) if text else {}
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def measure_stack(
     project: Path, environment: str, options: MeasureOptions, echo: Callable[[str], None]
 ) -> list[store.Capacity]:
     from mlstack.plan.measure import measure
 
     settings = stack_settings(project, environment)
-    image: dict[str, str] = {}
+    # Over the stack's own image settings (registry, push, ...), not instead of them.
+    image = _stack_image_config(project, environment)
     if options.base_image:
         image["baseImage"] = options.base_image
     if options.ca_bundle:
@@ -150,6 +158,7 @@ def measure_stack(
         try:
             entry = measure(
                 recording,
+                project,
                 model=model.name,
                 framework=model.framework.value,
                 limits=limits,
@@ -240,7 +249,7 @@ def prepare(project: Path, environment: str, options: PlanOptions) -> Prepared:
             model=model.name,
             cpu_limit=model.cpu_limit,
             memory_limit=model.memory_limit,
-            inputs=store.inputs_fingerprint(recorded_context(recording, model.name)),
+            inputs=store.inputs_fingerprint(recorded_context(recording, model.name, project)),
             max_age_days=options.max_age_days,
             now=now,
             measure_command=measure_command(environment),

@@ -99,13 +99,15 @@ def sweep_curve(
     )
 
 
-def recorded_context(recording: Recording, model: str) -> Path:
+def recorded_context(recording: Recording, model: str, project_dir: Path) -> Path:
+    """The model's build context: recorded relative to the project directory (or absolute)."""
     build: dict[str, Any] = reveal(model_image(recording, model).inputs["build"])
-    return Path(build["context"])
+    return project_dir / str(build["context"])
 
 
 def measure(
     recording: Recording,
+    project_dir: Path,
     *,
     model: str,
     framework: str,
@@ -120,7 +122,7 @@ def measure(
     client = client or docker.from_env(timeout=900)
     resource = model_image(recording, model)
     echo(f"building (or reusing) {resource.inputs['imageName']} ...")
-    tag = build_recorded(resource, client)
+    tag = build_recorded(resource, client, project_dir)
     with run_model(client, tag, limits) as running:
         starts = [running.startup_seconds]
         starts += [restart_seconds(running) for _ in range(2)]
@@ -140,7 +142,7 @@ def measure(
         size=limits.size,
         cpu_limit=limits.cpu,
         memory_limit=limits.memory,
-        inputs=inputs_fingerprint(recorded_context(recording, model)),
+        inputs=inputs_fingerprint(recorded_context(recording, model, project_dir)),
         measured=now_utc().replace(microsecond=0).isoformat(),
         how=(
             f"{command}; one container, {limits.cpu} CPU / {limits.memory} limits, read-only "
