@@ -405,3 +405,13 @@ def test_the_recorded_build_is_found_from_any_working_directory(
     assert dockerfile == context / "Dockerfile"
     assert dockerfile.is_file()
     assert recorded_context(recording, "iris", project) == context
+
+
+def test_measuring_with_a_local_base_image_keeps_the_stacks_registry(project: Path) -> None:
+    """--base-image goes over the stack's mlstack:image, not instead of it: a Kubernetes stack
+    without its registry would be refused before anything is measured."""
+    from mlstack.plan.command import _stack_image_config
+
+    image = _stack_image_config(project, "staging")
+    assert image["push"] is True
+    assert image["registry"]
