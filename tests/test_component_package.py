@@ -26,6 +26,7 @@ from tests.support.package_host import (
     RecordingMonitor,
     construct,
     get_schema,
+    hosted_package,
     provider_host,
     recording_monitor,
 )
@@ -36,11 +37,8 @@ SERVING_STACK = "mlstack:index:MLServingStack"
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[tuple[RecordingMonitor, str, Any]]:
-    with (
-        recording_monitor("consumer", "dev") as (monitor, address),
-        provider_host(address) as provider,
-    ):
-        yield monitor, address, provider
+    with hosted_package("consumer", "dev") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

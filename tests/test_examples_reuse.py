@@ -23,8 +23,7 @@ from tests.support.package_host import (
     RecordingMonitor,
     construct,
     get_schema,
-    provider_host,
-    recording_monitor,
+    hosted_package,
 )
 
 PYTHON_EXAMPLE = PROJECT_DIR / "examples" / "reuse-python"
@@ -76,11 +75,8 @@ def test_the_parts_composed_by_hand_serve_in_the_teams_namespace() -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[tuple[RecordingMonitor, str, Any]]:
-    with (
-        recording_monitor("iris-yaml", "dev") as (monitor, address),
-        provider_host(address) as provider,
-    ):
-        yield monitor, address, provider
+    with hosted_package("iris-yaml", "dev") as engine:
+        yield engine
 
 
 def yaml_program() -> dict[str, Any]:

@@ -167,6 +167,16 @@ def recording_monitor(project: str, stack: str) -> Iterator[tuple[RecordingMonit
 
 
 @contextmanager
+def hosted_package(
+    project: str, stack: str
+) -> Iterator[tuple[RecordingMonitor, str, provider_pb2_grpc.ResourceProviderStub]]:
+    """A recording engine for `project`/`stack` and the package's provider connected to it:
+    yields the monitor, its address and a client of the provider."""
+    with recording_monitor(project, stack) as (monitor, address), provider_host(address) as host:
+        yield monitor, address, host
+
+
+@contextmanager
 def provider_host(
     engine_address: str, plugin_dir: Path = PLUGIN_DIR, env: Mapping[str, str] | None = None
 ) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
